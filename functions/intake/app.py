@@ -1,0 +1,31 @@
+"""IntakeFunction: receives X's signed event deliveries (POST /webhook)."""
+
+from xrelay.apigw import raw_body
+from xrelay.config import Settings
+from xrelay.credentials import load_consumer_secrets
+from xrelay.intake import Intake
+from xrelay.observability import make_logger, make_metrics, make_tracer
+from xrelay.store import EventStore, StateStore
+
+SETTINGS = Settings.from_env()
+logger = make_logger("intake")
+metrics = make_metrics("intake")
+tracer = make_tracer("intake")
+
+intake = Intake(
+    events=EventStore(SETTINGS.events_table, SETTINGS.retention_days),
+    state=StateStore(SETTINGS.state_table),
+    load_secrets=lambda: load_consumer_secrets(SETTINGS.consumer_secret_arn, SETTINGS.secret_cache_seconds),
+    log=logger,
+    metrics=metrics,
+)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def _handle(event, context):
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    return intake.handle(raw_body(event), headers).to_proxy()
+
+
+handler = tracer.capture_lambda_handler(_handle) if tracer else _handle

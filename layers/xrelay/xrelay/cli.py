@@ -1,0 +1,243 @@
+"""The ``xrelay`` command line: run the stack locally, send and invoke, inspect events.
+
+Every command that touches AWS uses the standard credential chain and ``AWS_ENDPOINT_URL``, so
+the same command works against ``xrelay local`` and a deployed stack; resources are found from
+the stack (``--stack-name``, default from samconfig.toml), never typed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .stack import default_stack_name, project_root
+
+LOCAL_AWS = "http://127.0.0.1:5000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="xrelay", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack-name", default=None, help="CloudFormation stack (default: samconfig.toml's)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("local", help="run the whole stack locally (moto in server mode, no Docker)")
+    p.add_argument("--port", type=int, default=3000, help="HTTP port of the webhook API (default 3000)")
+    p.add_argument("--aws-port", type=int, default=5000, help="port of the emulated AWS (default 5000)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=cmd_local)
+
+    p = sub.add_parser("send", help="sign a delivery file the way X does and POST it")
+    p.add_argument("file", type=Path)
+    p.add_argument("--url", default="http://127.0.0.1:3000/webhook")
+    p.add_argument("--unsigned", action="store_true", help="send without a signature (to see the refusal)")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("invoke", help="run one function of template.yaml against the stack's resources")
+    p.add_argument("function", help="logical id, e.g. IntakeFunction")
+    p.add_argument("--event", type=Path, help="trigger event JSON (default: events/<function>.json)")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("events", help="inspect and repair the event store")
+    esub = p.add_subparsers(dest="events_command", required=True)
+    e = esub.add_parser("get", help="print one stored event record")
+    e.add_argument("key")
+    e.set_defaults(func=cmd_events_get)
+    e = esub.add_parser("list", help="a subscribed user's events, oldest first")
+    e.add_argument("--user", required=True)
+    e.add_argument("--limit", type=int, default=50)
+    e.set_defaults(func=cmd_events_list)
+    e = esub.add_parser("quarantine", help="list deliveries kept raw because they did not normalise")
+    e.add_argument("--all", action="store_true", help="include reprocessed ones")
+    e.set_defaults(func=cmd_events_quarantine)
+    e = esub.add_parser("reprocess", help="run quarantined deliveries through intake again (after a fix)")
+    e.set_defaults(func=cmd_events_reprocess)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record")
+    p.set_defaults(func=cmd_schema)
+
+    args = parser.parse_args(argv)
+    args.stack_name = args.stack_name or default_stack_name()
+    try:
+        return args.func(args) or 0
+    except LookupError as exc:
+        print(f"xrelay: {exc}", file=sys.stderr)
+        return 2
+
+
+# ---------------------------------------------------------------------------- local / send / invoke
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from moto.server import ThreadedMotoServer
+
+    from .local import LocalStack, consumer_secret_from_env, use_local_aws
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    endpoint = f"http://{args.host}:{args.aws_port}"
+    server = ThreadedMotoServer(ip_address=args.host, port=args.aws_port, verbose=False)
+    server.start()
+    use_local_aws(endpoint)
+    stack = LocalStack(project_root(), args.stack_name)
+    stack.provision()
+    stop = threading.Event()
+    for thread in stack.stream_pollers(stop):
+        thread.start()
+    http = stack.http_server(args.host, args.port)
+    secret, is_default = consumer_secret_from_env()
+    url = f"http://{args.host}:{args.port}/webhook"
+    print(f"""xrelay local stack {args.stack_name!r} is up.
+  webhook URL       {url}   (GET ?crc_token=... for the CRC, POST for deliveries)
+  emulated AWS      {endpoint}   (moto; export AWS_ENDPOINT_URL={endpoint} for other commands)
+  consumer secret   {'the development default ' + repr(secret) + ' (set X_CONSUMER_SECRET to change it)'
+                      if is_default else 'from X_CONSUMER_SECRET'}
+Try it:
+  curl '{url}?crc_token=test-token'
+  .venv/bin/xrelay send events/deliveries/xaa_post_create.json --url {url}
+  AWS_ENDPOINT_URL={endpoint} .venv/bin/xrelay events list --user 1111111111111111111
+Ctrl-C stops it.""", flush=True)
+
+    def shutdown(*_: Any) -> None:
+        stop.set()
+        threading.Thread(target=http.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    try:
+        http.serve_forever(poll_interval=0.2)
+    finally:
+        stop.set()
+        server.stop()
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    import httpx
+
+    from .local import consumer_secret_from_env
+    from .signature import SIGNATURE_HEADER, sign
+
+    body = args.file.read_bytes()
+    headers = {"content-type": "application/json"}
+    if not args.unsigned:
+        headers[SIGNATURE_HEADER] = sign(consumer_secret_from_env()[0], body)
+    response = httpx.post(args.url, content=body, headers=headers, timeout=15)
+    print(response.status_code, response.text)
+    return 0 if response.status_code < 400 else 1
+
+
+def _aws_env() -> None:
+    """Default to the local stack when no endpoint and no credentials are configured."""
+    from .local import use_local_aws
+
+    if "AWS_ENDPOINT_URL" not in os.environ and "AWS_ACCESS_KEY_ID" not in os.environ \
+            and "AWS_PROFILE" not in os.environ:
+        use_local_aws(LOCAL_AWS)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from .local import LocalStack
+
+    _aws_env()
+    root = project_root()
+    path = args.event or root / "events" / f"{args.function}.json"
+    event = json.loads(Path(path).read_text())
+    result = LocalStack(root, args.stack_name).invoke(args.function, event)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+# ---------------------------------------------------------------------------- events
+
+
+def _stores(stack_name: str):
+    from .stack import Stack
+    from .store import EventStore, StateStore
+
+    _aws_env()
+    stack = Stack(stack_name)
+    return EventStore(stack.physical("EventsTable"), 30), StateStore(stack.physical("StateTable"))
+
+
+def cmd_events_get(args: argparse.Namespace) -> int:
+    events, _ = _stores(args.stack_name)
+    record = events.get(args.key)
+    if record is None:
+        print(f"xrelay: no event {args.key!r}", file=sys.stderr)
+        return 1
+    print(record.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_events_list(args: argparse.Namespace) -> int:
+    events, _ = _stores(args.stack_name)
+    rows = [(str(r.occurred_at or r.received_at), r.source.value, r.event_type, r.event_key)
+            for r in events.by_user(args.user, limit=args.limit)]
+    _table(("when", "source", "type", "key"), rows)
+    return 0
+
+
+def cmd_events_quarantine(args: argparse.Namespace) -> int:
+    _, state = _stores(args.stack_name)
+    rows = [(q["received_at"], q["status"], q["delivery_id"][:16], q["reason"][:80])
+            for q in state.quarantined(include_done=args.all)]
+    _table(("received", "status", "delivery", "reason"), rows)
+    return 0
+
+
+def cmd_events_reprocess(args: argparse.Namespace) -> int:
+    from aws_lambda_powertools import Logger, Metrics
+
+    from .intake import Intake
+    from .normalize import delivery_id
+
+    events, state = _stores(args.stack_name)
+    metrics = Metrics(namespace="xrelay", service="cli")
+    intake = Intake(events=events, state=state, load_secrets=lambda: None, log=Logger(service="cli"),
+                    metrics=metrics)
+    done = failed = 0
+    for item in state.quarantined():
+        body = item["body"]
+        assert delivery_id(body) == item["delivery_id"]
+        response = intake.ingest(json.loads(body), body, reprocessing=True)
+        if response.status == 200 and not response.body.get("errors"):
+            state.mark_quarantine(item["delivery_id"], "reprocessed")
+            done += 1
+            print(f"reprocessed {item['delivery_id'][:16]}: {response.body['new']} new, "
+                  f"{response.body['duplicates']} already stored")
+        else:
+            reason = "; ".join(response.body.get("errors", [])) or response.body.get("error", "failed")
+            state.mark_quarantine(item["delivery_id"], "pending", reason)
+            failed += 1
+            print(f"still failing {item['delivery_id'][:16]}: {reason}")
+    metrics.clear_metrics()
+    print(f"{done} reprocessed, {failed} still quarantined")
+    return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .models import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    if not rows:
+        print("(none)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Runtime configuration of the functions, read once from the environment the template sets.
+
+A frozen dataclass rather than a pydantic model: the CRC function imports this and must stay
+light. Every variable is set by ``template.yaml`` (and by ``xrelay local`` from the same
+template), so the names below are the contract between the two.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# The replay API reaches 24 hours back; keeping events 2 days is the floor that lets a replay
+# of the oldest recoverable minute still find (and skip) what was already stored.
+MIN_RETENTION_DAYS = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    events_table: str
+    state_table: str
+    events_queue_url: str
+    consumer_secret_arn: str
+    retention_days: int
+    secret_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        retention = int(env.get("RETENTION_DAYS", "30"))
+        if retention < MIN_RETENTION_DAYS:
+            raise ValueError(f"RETENTION_DAYS={retention} is below the replay horizon ({MIN_RETENTION_DAYS} days)")
+        return cls(
+            stage=env.get("STAGE", "dev"),
+            events_table=env.get("EVENTS_TABLE", ""),
+            state_table=env.get("STATE_TABLE", ""),
+            events_queue_url=env.get("EVENTS_QUEUE_URL", ""),
+            consumer_secret_arn=env.get("CONSUMER_SECRET_ARN", ""),
+            retention_days=retention,
+            secret_cache_seconds=int(env.get("SECRET_CACHE_SECONDS", "300")),
+        )

@@ -1,0 +1,133 @@
+"""Event intake: verify, parse, normalise, deduplicate, store. The core of IntakeFunction.
+
+Order matters and is the security contract: the signature is checked on the raw bytes before
+anything else is read or written. A delivery is answered 200 only once every event in it is
+durable in the event store (the store's stream then fans it out to SQS), or once the raw
+delivery is durable in quarantine; any AWS failure answers 5xx so that X retries, and retries
+are harmless because every write is conditional on the event's natural key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .apigw import Response
+from .credentials import ConsumerSecrets, SecretUnavailable
+from .normalize import UnrecognisedDelivery, delivery_id, normalize
+from .observability import M, count, count_by
+from .signature import SIGNATURE_HEADER, SignatureRefused, verify
+from .store import EventStore, RecordTooLarge, StateStore, StoreUnavailable
+
+
+@dataclass
+class Intake:
+    events: EventStore
+    state: StateStore
+    load_secrets: Callable[[], ConsumerSecrets]
+    log: Any
+    metrics: Any
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def handle(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        """One POST from X: ``headers`` must be lower-cased."""
+        try:
+            secrets = self.load_secrets()
+        except SecretUnavailable as exc:
+            count(self.metrics, M.SECRET_FAILURES)
+            self.log.error("intake could not read the consumer secret", extra={"reason": str(exc)})
+            return Response(503, {"error": "temporarily unavailable"})
+        try:
+            which = verify(headers.get(SIGNATURE_HEADER), body, secrets.for_verification)
+        except SignatureRefused as exc:
+            count_by(M.SIGNATURES_REFUSED, 1, Reason="missing_or_malformed" if exc.status == 401 else "mismatch")
+            self.log.warning("signature refused", extra={"status": exc.status, "reason": exc.reason,
+                                                         "body_bytes": len(body)})
+            return Response(exc.status, {"error": exc.reason})
+        if which > 0:
+            self.log.info("delivery signed with the previous consumer secret (rotation in progress)")
+
+        doc, problem = _parse_object(body)
+        if problem:
+            count(self.metrics, M.DELIVERIES_REJECTED)
+            self.log.warning("delivery rejected", extra={"reason": problem, "body_bytes": len(body)})
+            return Response(400, {"error": problem})
+        return self.ingest(doc, body)
+
+    def ingest(self, doc: dict[str, Any], body: bytes, *, reprocessing: bool = False) -> Response:
+        """Store what a verified delivery carries; used by :meth:`handle` and by reprocessing."""
+        received = self.clock()
+        delivery = delivery_id(body)
+        self.log.set_correlation_id(delivery)
+        try:
+            result = normalize(doc, delivery=delivery, received_at=received)
+            errors = result.errors
+        except UnrecognisedDelivery as exc:
+            result, errors = None, [str(exc)]
+
+        new = duplicates = 0
+        try:
+            for record in result.events if result else []:
+                count_by(M.EVENTS_RECEIVED, 1, Source=record.source.value, EventType=record.event_type)
+                if not record.known_type:
+                    count(self.metrics, M.UNKNOWN_EVENT_TYPES)
+                    self.log.warning("unknown event type stored and forwarded",
+                                     extra={"event_key": record.event_key, "event_type": record.event_type})
+                try:
+                    stored = self.events.put_new(record)
+                except RecordTooLarge as exc:
+                    errors.append(f"event too large to store: {exc}")
+                    continue
+                if stored:
+                    new += 1
+                else:
+                    duplicates += 1
+                self.log.debug("event", extra={"event_key": record.event_key, "event_type": record.event_type,
+                                               "duplicate": not stored, "replay": record.replay})
+            for control in result.controls if result else []:
+                fresh = self.state.record_control(control)
+                count_by(M.CONTROL_MESSAGES, 1, Kind=control.kind)
+                self.log.info("control message recorded", extra={"kind": control.kind, "duplicate": not fresh,
+                                                                   **_safe_control_fields(control.body)})
+            if errors and not reprocessing:
+                self.state.quarantine(delivery, body, "; ".join(errors), received)
+                count(self.metrics, M.DELIVERIES_QUARANTINED)
+                self.log.error("delivery quarantined: kept raw for `xrelay events reprocess`",
+                               extra={"errors": errors, "events_stored": new})
+        except StoreUnavailable as exc:
+            count(self.metrics, M.STORE_FAILURES)
+            self.log.error("store unavailable; answering 503 so that X retries",
+                           extra={"reason": str(exc), "events_stored_before_failure": new})
+            return Response(503, {"error": "temporarily unavailable, retry"})
+
+        if new:
+            count(self.metrics, M.EVENTS_STORED, new)
+        if duplicates:
+            count(self.metrics, M.DUPLICATES_DROPPED, duplicates)
+        events = len(result.events) if result else 0
+        self.log.info("delivery accepted", extra={"events": events, "new": new, "duplicates": duplicates,
+                                                  "quarantined": bool(errors)})
+        body_out: dict[str, Any] = {"status": "accepted", "events": events, "new": new, "duplicates": duplicates}
+        if errors:
+            body_out["quarantined"] = True
+            body_out["errors"] = errors
+        return Response(200, body_out)
+
+
+def _parse_object(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    if not body.strip():
+        return None, "empty body: expected a JSON object"
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"body is not valid JSON ({type(exc).__name__}: {str(exc)[:120]})"
+    if not isinstance(doc, dict):
+        return None, f"body must be a JSON object, got {type(doc).__name__}"
+    return doc, None
+
+
+def _safe_control_fields(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body.get(k) for k in ("job_id", "job_state", "webhook_id") if k in body}

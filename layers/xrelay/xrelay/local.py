@@ -1,0 +1,317 @@
+"""``xrelay local``: the whole stack on one machine, no Docker and no AWS account.
+
+* AWS is moto in server mode (``--aws-port``); the tables and queues are created by submitting
+  the resources of ``template.yaml`` that moto's CloudFormation supports as a stack, so the
+  template stays the only list of them.
+* Secrets are seeded from the environment (``X_CONSUMER_SECRET``, or a printed development
+  default).
+* The template's HTTP routes are served on ``--port`` by the real handlers, called with API
+  Gateway HTTP API (payload 2.0) events.
+* What runs asynchronously in AWS runs here too: each DynamoDB-stream trigger is polled and its
+  function invoked with Lambda-shaped batches, honouring ``batchItemFailures``.
+
+Functions run in this process, one invocation at a time (as one Lambda sandbox would), each
+with the environment the template gives it.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import template as tpl
+from .aws import client
+from .stack import Stack
+
+DEV_CONSUMER_SECRET = "xrelay-local-development-secret"
+LOCAL_RESOURCE_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
+REGION = "us-east-1"
+
+
+def use_local_aws(endpoint: str) -> None:
+    """Point this process's boto3 at ``endpoint`` with throwaway credentials."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    client.cache_clear()
+
+
+def consumer_secret_from_env() -> tuple[str, bool]:
+    value = os.environ.get("X_CONSUMER_SECRET")
+    return (value, False) if value else (DEV_CONSUMER_SECRET, True)
+
+
+@dataclass
+class FakeContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    timeout_s: int = 8
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+        self.function_version = "$LATEST"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + self.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalStack:
+    """The template's functions wired to AWS resources of a stack (local moto or real)."""
+
+    def __init__(self, root: Path, stack_name: str = "xrelay"):
+        self.root = root
+        self.template = tpl.load(root / "template.yaml")
+        self.stack = Stack(stack_name)
+        self._modules: dict[str, ModuleType] = {}
+        self._envs: dict[str, dict[str, str]] = {}
+        self._lock = threading.RLock()  # one invocation at a time, like one Lambda sandbox
+
+    # ---------------------------------------------------------------- provisioning
+    def provision(self, parameters: dict[str, str] | None = None) -> None:
+        """Create the secret and the template's tables and queues (idempotent)."""
+        secret_value, _ = consumer_secret_from_env()
+        sm = client("secretsmanager")
+        name = f"{self.stack.name}/x-consumer-secret"
+        try:
+            arn = sm.create_secret(Name=name, SecretString=secret_value)["ARN"]
+        except Exception as exc:
+            if "ResourceExists" not in type(exc).__name__ and "ResourceExists" not in str(exc):
+                raise
+            arn = sm.put_secret_value(SecretId=name, SecretString=secret_value)["ARN"]
+        params = {"ConsumerSecretArn": arn, **(parameters or {})}
+        cfn = client("cloudformation")
+        try:
+            cfn.describe_stacks(StackName=self.stack.name)
+            return
+        except Exception:
+            pass
+        resources = {}
+        for logical_id, res in self.template["Resources"].items():
+            if res["Type"] in LOCAL_RESOURCE_TYPES and self._included(res):
+                resources[logical_id] = {k: v for k, v in res.items()
+                                         if k not in ("DeletionPolicy", "UpdateReplacePolicy")}
+        body = {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Description": "xrelay local stack: the tables and queues of template.yaml",
+            "Parameters": self.template.get("Parameters", {}),
+            "Conditions": self.template.get("Conditions", {}),
+            "Resources": resources,
+        }
+        cfn.create_stack(StackName=self.stack.name, TemplateBody=json.dumps(body),
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+        self._parameters = params
+
+    def _included(self, res: dict[str, Any]) -> bool:
+        return "Condition" not in res  # conditional resources are optional extras (e.g. e-mail)
+
+    # ---------------------------------------------------------------- functions
+    def parameters(self) -> dict[str, str]:
+        stack = client("cloudformation").describe_stacks(StackName=self.stack.name)["Stacks"][0]
+        given = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+        return tpl.parameter_values(self.template, given)
+
+    def environment(self, function: str) -> dict[str, str]:
+        if function not in self._envs:
+            resolver = tpl.Resolver(self.template, self.parameters(), self.stack.ref, self.stack.get_att, REGION)
+            env = resolver.function_environment(function)
+            env.setdefault("POWERTOOLS_SERVICE_NAME", function)
+            self._envs[function] = env
+        return self._envs[function]
+
+    @contextmanager
+    def _env(self, function: str):
+        saved = dict(os.environ)
+        os.environ.update(self.environment(function))
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def module(self, function: str) -> ModuleType:
+        with self._lock:
+            if function not in self._modules:
+                props = self.template["Resources"][function]["Properties"]
+                path = self.root / props["CodeUri"] / (props["Handler"].split(".")[0] + ".py")
+                spec = importlib.util.spec_from_file_location(f"xrelay_function_{function}", path)
+                module = importlib.util.module_from_spec(spec)
+                with self._env(function):
+                    spec.loader.exec_module(module)
+                self._modules[function] = module
+            return self._modules[function]
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        if function not in tpl.functions(self.template):
+            raise LookupError(f"template.yaml has no function {function!r}; it has "
+                              + ", ".join(sorted(tpl.functions(self.template))))
+        handler_name = self.template["Resources"][function]["Properties"]["Handler"].split(".", 1)[1]
+        module = self.module(function)
+        with self._lock, self._env(function):
+            return getattr(module, handler_name)(event, FakeContext(function))
+
+    # ---------------------------------------------------------------- HTTP (API Gateway)
+    def http_server(self, host: str, port: int) -> ThreadingHTTPServer:
+        routes = {(method, path): fn for method, path, fn in tpl.http_routes(self.template)}
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                url = urlsplit(self.path)
+                function = routes.get((self.command, url.path))
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if function is None:
+                    return self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+                try:
+                    result = stack.invoke(function, api_event(self.command, url.path, url.query,
+                                                              dict(self.headers.items()), body,
+                                                              self.client_address[0]))
+                except Exception as exc:  # an unhandled error is API Gateway's 500
+                    print(f"[local] {function} raised {type(exc).__name__}: {exc}", flush=True)
+                    return self._reply(500, {"content-type": "application/json"},
+                                       b'{"message":"Internal Server Error"}')
+                payload = result.get("body") or ""
+                raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+                self._reply(result.get("statusCode", 200), result.get("headers") or {}, raw)
+
+            def _reply(self, status: int, headers: dict[str, str], raw: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                print(f"[http] {self.command} {self.path.split('?')[0]} -> {args[1] if len(args) > 1 else ''}",
+                      flush=True)
+
+        return ThreadingHTTPServer((host, port), Handler)
+
+    # ---------------------------------------------------------------- DynamoDB streams (event source mappings)
+    def stream_pollers(self, stop: threading.Event) -> list[threading.Thread]:
+        threads = []
+        for function, table, props in tpl.stream_sources(self.template):
+            poller = StreamPoller(self, function, self.stack.physical(table), props, stop)
+            threads.append(threading.Thread(target=poller.run, name=f"stream-{function}", daemon=True))
+        return threads
+
+
+def api_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+              source_ip: str = "127.0.0.1") -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) event, as Lambda receives it."""
+    params = {k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()}
+    try:
+        text, is_b64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_b64 = base64.b64encode(body).decode(), True
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "localhost", "stage": "$default",
+            "requestId": str(uuid.uuid4()), "routeKey": f"{method} {path}", "time": "", "timeEpoch": int(now * 1000),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+        },
+        "isBase64Encoded": is_b64,
+    }
+    if params:
+        event["queryStringParameters"] = params
+    if body:
+        event["body"] = text
+    return event
+
+
+def _lambda_attr(value: dict[str, Any]) -> dict[str, Any]:
+    """boto3 gives binary attributes as bytes; Lambda's JSON event has them base64-encoded."""
+    (kind, inner), = value.items()
+    if kind == "B":
+        return {"B": base64.b64encode(bytes(inner)).decode()}
+    if kind == "BS":
+        return {"BS": [base64.b64encode(bytes(v)).decode() for v in inner]}
+    if kind == "M":
+        return {"M": {k: _lambda_attr(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_lambda_attr(v) for v in inner]}
+    return value
+
+
+def lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    ddb = dict(record["dynamodb"])
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in ddb:
+            ddb[image] = {k: _lambda_attr(v) for k, v in ddb[image].items()}
+    created = ddb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        ddb["ApproximateCreationDateTime"] = created.timestamp()
+    return {"eventID": record.get("eventID"), "eventName": record["eventName"], "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": REGION, "dynamodb": ddb, "eventSourceARN": stream_arn}
+
+
+class StreamPoller:
+    """A DynamoDB event source mapping: batches, partial failures, retry from the failed record."""
+
+    def __init__(self, stack: LocalStack, function: str, table: str, props: dict[str, Any],
+                 stop: threading.Event, idle_sleep: float = 0.1, retry_sleep: float = 0.5,
+                 on_error: Callable[[str], None] = lambda msg: print(msg, flush=True)):
+        self.stack, self.function, self.table, self.stop = stack, function, table, stop
+        self.batch_size = int(props.get("BatchSize", 100))
+        self.idle_sleep, self.retry_sleep, self.on_error = idle_sleep, retry_sleep, on_error
+
+    def run(self) -> None:
+        streams = client("dynamodbstreams")
+        arn = client("dynamodb").describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while not self.stop.is_set():
+            page = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            records = page.get("Records", [])
+            if not records:
+                iterator = page.get("NextShardIterator") or iterator
+                self.stop.wait(self.idle_sleep)
+                continue
+            event = {"Records": [lambda_stream_record(r, arn) for r in records]}
+            try:
+                result = self.stack.invoke(self.function, event) or {}
+                failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+            except Exception as exc:  # the whole batch failed: retry it, like Lambda
+                self.on_error(f"[local] {self.function} raised {type(exc).__name__}: {exc}")
+                failures = [records[0]["dynamodb"]["SequenceNumber"]]
+            if failures:
+                first = min(failures, key=int)
+                iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                                      ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                                      SequenceNumber=first)["ShardIterator"]
+                self.stop.wait(self.retry_sleep)
+            else:
+                iterator = page["NextShardIterator"]

@@ -1,0 +1,81 @@
+"""Logger, metrics and (optional) tracer shared by the functions.
+
+Metric names are part of the operator's contract (README "Metrics"). Tracing is off unless the
+template's EnableTracing Parameter turns it on: Powertools' Tracer costs about 200 ms of cold
+start and needs aws-xray-sdk, which matters on the CRC path.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "xrelay")
+
+
+class M:
+    """Metric names, one place."""
+
+    CRC_ANSWERED = "CrcAnswered"
+    CRC_REFUSED = "CrcRefused"
+    SIGNATURES_REFUSED = "SignaturesRefused"
+    DELIVERIES_REJECTED = "DeliveriesRejected"
+    DELIVERIES_QUARANTINED = "DeliveriesQuarantined"
+    EVENTS_RECEIVED = "EventsReceived"
+    EVENTS_STORED = "EventsStored"
+    DUPLICATES_DROPPED = "DuplicatesDropped"
+    UNKNOWN_EVENT_TYPES = "UnknownEventTypes"
+    CONTROL_MESSAGES = "ControlMessages"
+    STORE_FAILURES = "StoreFailures"
+    SECRET_FAILURES = "SecretFailures"
+    EVENTS_PUBLISHED = "EventsPublished"
+    OVERSIZE_POINTERS = "OversizeEventsAsPointers"
+    FANOUT_FAILURES = "FanoutFailures"
+
+
+def make_logger(service: str) -> Logger:
+    return Logger(service=service)
+
+
+def make_metrics(service: str) -> Metrics:
+    metrics = Metrics(namespace=NAMESPACE, service=service)
+    stage = os.environ.get("STAGE")
+    if stage:
+        metrics.set_default_dimensions(Stage=stage)
+    return metrics
+
+
+def make_tracer(service: str) -> Any | None:
+    """A Powertools Tracer when tracing is enabled, else None (and no aws-xray-sdk import)."""
+    if os.environ.get("XRELAY_TRACING", "false").lower() != "true":
+        return None
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=service)
+
+
+def count(metrics: Metrics, name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def count_by(name: str, value: float, **dimensions: str) -> None:
+    """A count with its own dimensions (e.g. per source and event type), flushed at once."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
+        stage = os.environ.get("STAGE")
+        if stage:
+            metric.add_dimension(name="Stage", value=stage)
+        for key, dim in dimensions.items():
+            metric.add_dimension(name=key, value=dim)
+
+
+@contextmanager
+def maybe_traced(tracer: Any | None, name: str):
+    if tracer is None:
+        yield
+    else:
+        with tracer.provider.in_subsegment(name):
+            yield

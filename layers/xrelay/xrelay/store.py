@@ -1,0 +1,205 @@
+"""The event store (DynamoDB, deduplicated) and the state table (quarantine, control messages).
+
+Event items are small on purpose (DynamoDB bills writes per KB): the canonical record is
+stored zlib-compressed in one binary attribute, beside the few plain attributes the indexes and
+the stream need. One conditional ``PutItem`` per event is both the dedupe check and the write;
+the table's stream then carries each *new* event (and nothing for a duplicate) to the publisher.
+
+Item layout (events table):
+  pk          S  event key (EventRecord.event_key)
+  user_key    S  the subscribed user id; ByUser index partition (absent when the event has none)
+  ts          S  ISO-8601 UTC of occurred_at (received_at when X gives no time); ByUser sort key
+  event_type  S, source S, known_type BOOL, replay BOOL, received_at S
+  expires_at  N  epoch seconds; DynamoDB TTL (RetentionDays)
+  record      B  zlib(JSON of the EventRecord)
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .aws import client, error_code
+from .models import ControlMessage, EventRecord
+
+BY_USER_INDEX = "ByUser"
+# DynamoDB's item limit is 400 KB; leave room for the other attributes.
+MAX_RECORD_BYTES = 380_000
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB failed (throttling, outage, permissions): the caller must answer 5xx."""
+
+
+class RecordTooLarge(ValueError):
+    """An event whose compressed record exceeds DynamoDB's item limit."""
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def encode_record(record: EventRecord) -> bytes:
+    blob = zlib.compress(record.model_dump_json().encode("utf-8"), 6)
+    if len(blob) > MAX_RECORD_BYTES:
+        raise RecordTooLarge(f"{record.event_key}: {len(blob)} bytes compressed")
+    return blob
+
+
+def decode_record(blob: bytes) -> EventRecord:
+    return EventRecord.model_validate_json(zlib.decompress(blob))
+
+
+def event_item(record: EventRecord, retention_days: int) -> dict[str, Any]:
+    when = record.occurred_at or record.received_at
+    item: dict[str, Any] = {
+        "pk": {"S": record.event_key},
+        "ts": {"S": iso(when)},
+        "event_type": {"S": record.event_type},
+        "source": {"S": record.source.value},
+        "known_type": {"BOOL": record.known_type},
+        "replay": {"BOOL": record.replay},
+        "received_at": {"S": iso(record.received_at)},
+        "expires_at": {"N": str(int((record.received_at + timedelta(days=retention_days)).timestamp()))},
+        "record": {"B": encode_record(record)},
+    }
+    if record.user_id:
+        item["user_key"] = {"S": record.user_id}
+    return item
+
+
+@dataclass
+class EventStore:
+    table: str
+    retention_days: int
+    ddb: Any = None
+
+    def __post_init__(self) -> None:
+        self.ddb = self.ddb or client("dynamodb")
+
+    def put_new(self, record: EventRecord) -> bool:
+        """Store ``record`` unless its key exists. True if new, False if a duplicate."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=event_item(record, self.retention_days),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StoreUnavailable(f"PutItem on {self.table} failed: {error_code(exc) or type(exc).__name__}") from exc
+
+    def get(self, event_key: str) -> EventRecord | None:
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": event_key}}, ConsistentRead=True).get("Item")
+        return decode_record(item["record"]["B"]) if item else None
+
+    def by_user(self, user_id: str, since: datetime | None = None, until: datetime | None = None,
+                limit: int = 100) -> Iterator[EventRecord]:
+        """A subscribed user's events in time order (the ByUser index), full records."""
+        cond = "user_key = :u"
+        values: dict[str, Any] = {":u": {"S": user_id}}
+        if since and until:
+            cond += " AND ts BETWEEN :a AND :b"
+            values.update({":a": {"S": iso(since)}, ":b": {"S": iso(until)}})
+        elif since:
+            cond += " AND ts >= :a"
+            values[":a"] = {"S": iso(since)}
+        elif until:
+            cond += " AND ts <= :b"
+            values[":b"] = {"S": iso(until)}
+        paginator = self.ddb.get_paginator("query")
+        seen = 0
+        for page in paginator.paginate(TableName=self.table, IndexName=BY_USER_INDEX,
+                                       KeyConditionExpression=cond, ExpressionAttributeValues=values):
+            keys = [item["pk"]["S"] for item in page.get("Items", [])]
+            for key in keys:
+                record = self.get(key)
+                if record:
+                    yield record
+                    seen += 1
+                    if seen >= limit:
+                        return
+
+
+@dataclass
+class StateStore:
+    """Everything that is not an event: quarantined deliveries, control messages.
+
+    Key layout: ``pk`` names the collection (``quarantine``, ``replay_job_status``), ``sk`` the item.
+    """
+
+    table: str
+    ddb: Any = None
+
+    def __post_init__(self) -> None:
+        self.ddb = self.ddb or client("dynamodb")
+
+    def _put_once(self, item: dict[str, Any]) -> bool:
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(sk)")
+            return True
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StoreUnavailable(f"PutItem on {self.table} failed: {error_code(exc) or type(exc).__name__}") from exc
+
+    # -- quarantine: signed deliveries xrelay could not (fully) normalise, kept raw for reprocessing
+    def quarantine(self, delivery_id: str, raw_body: bytes, reason: str, received_at: datetime) -> bool:
+        return self._put_once({
+            "pk": {"S": "quarantine"},
+            "sk": {"S": delivery_id},
+            "status": {"S": "pending"},
+            "reason": {"S": reason[:2000]},
+            "received_at": {"S": iso(received_at)},
+            "body": {"B": zlib.compress(raw_body, 6)},
+        })
+
+    def quarantined(self, include_done: bool = False) -> Iterator[dict[str, Any]]:
+        paginator = self.ddb.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, KeyConditionExpression="pk = :p",
+                                       ExpressionAttributeValues={":p": {"S": "quarantine"}}):
+            for item in page.get("Items", []):
+                if include_done or item["status"]["S"] == "pending":
+                    yield {
+                        "delivery_id": item["sk"]["S"],
+                        "status": item["status"]["S"],
+                        "reason": item["reason"]["S"],
+                        "received_at": item["received_at"]["S"],
+                        "body": zlib.decompress(item["body"]["B"]),
+                        "attempts": int(item.get("attempts", {}).get("N", "0")),
+                    }
+
+    def mark_quarantine(self, delivery_id: str, status: str, reason: str | None = None) -> None:
+        expr = "SET #s = :s, attempts = if_not_exists(attempts, :z) + :one, updated_at = :t"
+        values = {":s": {"S": status}, ":z": {"N": "0"}, ":one": {"N": "1"}, ":t": {"S": iso(datetime.now(UTC))}}
+        if reason:
+            expr += ", reason = :r"
+            values[":r"] = {"S": reason[:2000]}
+        self.ddb.update_item(TableName=self.table, Key={"pk": {"S": "quarantine"}, "sk": {"S": delivery_id}},
+                             UpdateExpression=expr, ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=values)
+
+    # -- control messages (replay_job_status): recorded once per job and state
+    def record_control(self, message: ControlMessage) -> bool:
+        body = message.body
+        ident = "#".join(str(body.get(k, "-")) for k in ("job_id", "job_state")) if message.kind == \
+            "replay_job_status" else message.delivery_id
+        return self._put_once({
+            "pk": {"S": message.kind},
+            "sk": {"S": ident},
+            "received_at": {"S": iso(message.received_at)},
+            "delivery_id": {"S": message.delivery_id},
+            "body": {"S": json.dumps(body, separators=(",", ":"))},
+        })
+
+    def controls(self, kind: str) -> list[dict[str, Any]]:
+        items = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :p",
+                               ExpressionAttributeValues={":p": {"S": kind}}).get("Items", [])
+        return [{"sk": i["sk"]["S"], "received_at": i["received_at"]["S"], "body": json.loads(i["body"]["S"])}
+                for i in items]
