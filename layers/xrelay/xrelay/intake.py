@@ -43,7 +43,7 @@ class Intake:
         try:
             which = verify(headers.get(SIGNATURE_HEADER), body, secrets.for_verification)
         except SignatureRefused as exc:
-            count_by(M.SIGNATURES_REFUSED, 1, Reason="missing_or_malformed" if exc.status == 401 else "mismatch")
+            count(self.metrics, M.SIGNATURES_REFUSED)
             self.log.warning("signature refused", extra={"status": exc.status, "reason": exc.reason,
                                                          "body_bytes": len(body)})
             return Response(exc.status, {"error": exc.reason})

@@ -134,7 +134,6 @@ class LocalStack:
         if function not in self._envs:
             resolver = tpl.Resolver(self.template, self.parameters(), self.stack.ref, self.stack.get_att, REGION)
             env = resolver.function_environment(function)
-            env.setdefault("POWERTOOLS_SERVICE_NAME", function)
             self._envs[function] = env
         return self._envs[function]
 
@@ -213,12 +212,25 @@ class LocalStack:
         return ThreadingHTTPServer((host, port), Handler)
 
     # ---------------------------------------------------------------- DynamoDB streams (event source mappings)
+    def pollers(self, stop: threading.Event | None = None) -> list[StreamPoller]:
+        if not hasattr(self, "_pollers"):
+            stop = stop or threading.Event()
+            self._pollers = [StreamPoller(self, function, self.stack.physical(table), props, stop)
+                             for function, table, props in tpl.stream_sources(self.template)]
+        return self._pollers
+
     def stream_pollers(self, stop: threading.Event) -> list[threading.Thread]:
-        threads = []
-        for function, table, props in tpl.stream_sources(self.template):
-            poller = StreamPoller(self, function, self.stack.physical(table), props, stop)
-            threads.append(threading.Thread(target=poller.run, name=f"stream-{function}", daemon=True))
-        return threads
+        return [threading.Thread(target=p.run, name=f"stream-{p.function}", daemon=True) for p in self.pollers(stop)]
+
+    def drain(self, max_batches: int = 100) -> int:
+        """Run the stream triggers synchronously until the streams are empty (tests, `invoke`)."""
+        handed_total = 0
+        for _ in range(max_batches):
+            progress = [p.poll_once() for p in self.pollers()]
+            handed_total += sum(h for h, _ in progress)
+            if not any(h for h, _ in progress):
+                return handed_total
+        return handed_total
 
 
 def api_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
@@ -287,31 +299,45 @@ class StreamPoller:
         self.batch_size = int(props.get("BatchSize", 100))
         self.idle_sleep, self.retry_sleep, self.on_error = idle_sleep, retry_sleep, on_error
 
+    def _open(self) -> None:
+        self.streams = client("dynamodbstreams")
+        self.arn = client("dynamodb").describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        self.shard = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        self.iterator = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=self.shard,
+                                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def poll_once(self) -> tuple[int, bool]:
+        """Deliver at most one batch. Returns (records handed to the function, whether it failed)."""
+        if not hasattr(self, "iterator"):
+            self._open()
+        page = self.streams.get_records(ShardIterator=self.iterator, Limit=self.batch_size)
+        records = page.get("Records", [])
+        if not records:
+            self.iterator = page.get("NextShardIterator") or self.iterator
+            return 0, False
+        event = {"Records": [lambda_stream_record(r, self.arn) for r in records]}
+        try:
+            result = self.stack.invoke(self.function, event) or {}
+            failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+        except Exception as exc:  # the whole batch failed: retry it, like Lambda
+            self.on_error(f"[local] {self.function} raised {type(exc).__name__}: {exc}")
+            failures = [records[0]["dynamodb"]["SequenceNumber"]]
+        if failures:  # Lambda resumes from the lowest failed sequence number
+            self.iterator = self.streams.get_shard_iterator(
+                StreamArn=self.arn, ShardId=self.shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                SequenceNumber=min(failures, key=int))["ShardIterator"]
+            return len(records), True
+        self.iterator = page["NextShardIterator"]
+        return len(records), False
+
     def run(self) -> None:
-        streams = client("dynamodbstreams")
-        arn = client("dynamodb").describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         while not self.stop.is_set():
-            page = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            records = page.get("Records", [])
-            if not records:
-                iterator = page.get("NextShardIterator") or iterator
-                self.stop.wait(self.idle_sleep)
-                continue
-            event = {"Records": [lambda_stream_record(r, arn) for r in records]}
             try:
-                result = self.stack.invoke(self.function, event) or {}
-                failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
-            except Exception as exc:  # the whole batch failed: retry it, like Lambda
-                self.on_error(f"[local] {self.function} raised {type(exc).__name__}: {exc}")
-                failures = [records[0]["dynamodb"]["SequenceNumber"]]
-            if failures:
-                first = min(failures, key=int)
-                iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                                      ShardIteratorType="AT_SEQUENCE_NUMBER",
-                                                      SequenceNumber=first)["ShardIterator"]
+                handed, failed = self.poll_once()
+            except Exception as exc:  # moto restarting, network hiccup: keep polling
+                self.on_error(f"[local] stream poller for {self.function}: {type(exc).__name__}: {exc}")
+                handed, failed = 0, True
+            if failed:
                 self.stop.wait(self.retry_sleep)
-            else:
-                iterator = page["NextShardIterator"]
+            elif not handed:
+                self.stop.wait(self.idle_sleep)

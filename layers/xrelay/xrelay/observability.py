@@ -38,11 +38,11 @@ class M:
 
 
 def make_logger(service: str) -> Logger:
-    return Logger(service=service)
+    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
 
 
 def make_metrics(service: str) -> Metrics:
-    metrics = Metrics(namespace=NAMESPACE, service=service)
+    metrics = Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
     stage = os.environ.get("STAGE")
     if stage:
         metrics.set_default_dimensions(Stage=stage)

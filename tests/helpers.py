@@ -1,0 +1,61 @@
+"""Talking to a LocalStack the way X and a consumer would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from xrelay.aws import client
+from xrelay.local import DEV_CONSUMER_SECRET, LocalStack, api_event
+from xrelay.publisher import decode_message
+from xrelay.signature import SIGNATURE_HEADER, sign
+
+
+def post(stack: LocalStack, body: bytes, *, secret: str | None = DEV_CONSUMER_SECRET,
+         headers: dict[str, str] | None = None, base64_body: bool = False) -> tuple[int, dict[str, Any]]:
+    sent = {"content-type": "application/json", **(headers or {})}
+    if secret is not None:
+        sent[SIGNATURE_HEADER] = sign(secret, body)
+    event = api_event("POST", "/webhook", "", sent, body)
+    if base64_body:
+        import base64
+
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    result = stack.invoke("IntakeFunction", event)
+    return result["statusCode"], json.loads(result["body"])
+
+
+def crc(stack: LocalStack, query: str) -> tuple[int, dict[str, Any]]:
+    result = stack.invoke("CrcFunction", api_event("GET", "/webhook", query, {}, b""))
+    return result["statusCode"], json.loads(result["body"])
+
+
+def stored_keys(stack: LocalStack) -> list[str]:
+    table = stack.stack.physical("EventsTable")
+    items = client("dynamodb").scan(TableName=table, ProjectionExpression="pk")["Items"]
+    return sorted(i["pk"]["S"] for i in items)
+
+
+def state_items(stack: LocalStack, pk: str) -> list[dict[str, Any]]:
+    table = stack.stack.physical("StateTable")
+    return client("dynamodb").query(TableName=table, KeyConditionExpression="pk = :p",
+                                    ExpressionAttributeValues={":p": {"S": pk}})["Items"]
+
+
+def receive_all(stack: LocalStack, logical_id: str = "EventsQueue") -> list[dict[str, Any]]:
+    """Every message on a queue (received and deleted), as SQS hands them to a consumer."""
+    sqs = client("sqs")
+    url = stack.stack.queue_url(logical_id)
+    out: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                    WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return out
+        out.extend(batch)
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+
+
+def published_keys(stack: LocalStack) -> list[str]:
+    return sorted(decode_message(m["Body"]).event_key for m in receive_all(stack))
