@@ -46,7 +46,6 @@ def all_fixtures() -> list[str]:
 @pytest.fixture
 def stack():
     from moto import mock_aws
-
     from xrelay.aws import client
     from xrelay.local import LocalStack
 

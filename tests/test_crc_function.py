@@ -3,7 +3,6 @@
 import json
 
 from helpers import crc
-
 from xrelay.aws import client
 from xrelay.local import DEV_CONSUMER_SECRET
 from xrelay.signature import sign

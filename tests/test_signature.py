@@ -1,5 +1,4 @@
 import pytest
-
 from xrelay.signature import SignatureRefused, TokenRefused, check_crc_token, crc_response, sign, verify
 
 

@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from .local import LocalStack, consumer_secret_from_env, use_local_aws
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     endpoint = f"http://{args.host}:{args.aws_port}"
