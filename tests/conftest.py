@@ -46,6 +46,7 @@ def all_fixtures() -> list[str]:
 @pytest.fixture
 def stack():
     from moto import mock_aws
+
     from xrelay.aws import client
     from xrelay.local import LocalStack
 

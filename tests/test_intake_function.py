@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from conftest import fixture_bytes, fixture_json
 from helpers import post, published_keys, state_items, stored_keys
 from xrelay.signature import sign

@@ -5,6 +5,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
 from conftest import all_fixtures, fixture_json
 from xrelay.models import EventRecord, Source
 from xrelay.normalize import UnrecognisedDelivery, normalize

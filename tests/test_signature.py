@@ -1,4 +1,5 @@
 import pytest
+
 from xrelay.signature import SignatureRefused, TokenRefused, check_crc_token, crc_response, sign, verify
 
 

@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .stack import default_stack_name, project_root
 
@@ -137,9 +138,11 @@ def _aws_env() -> None:
     """Default to the local stack when no endpoint and no credentials are configured."""
     from .local import use_local_aws
 
-    if "AWS_ENDPOINT_URL" not in os.environ and "AWS_ACCESS_KEY_ID" not in os.environ \
-            and "AWS_PROFILE" not in os.environ:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint is None and "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
         use_local_aws(LOCAL_AWS)
+    elif endpoint and urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1"):
+        use_local_aws(endpoint)  # moto accepts any credentials: don't make people invent some
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
