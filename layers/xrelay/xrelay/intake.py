@@ -10,6 +10,7 @@ are harmless because every write is conditional on the event's natural key.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,9 +70,10 @@ class Intake:
             result, errors = None, [str(exc)]
 
         new = duplicates = 0
+        received_by_type: Counter[tuple[str, str]] = Counter()
         try:
             for record in result.events if result else []:
-                count_by(M.EVENTS_RECEIVED, 1, Source=record.source.value, EventType=record.event_type)
+                received_by_type[record.source.value, record.event_type] += 1
                 if not record.known_type:
                     count(self.metrics, M.UNKNOWN_EVENT_TYPES)
                     self.log.warning("unknown event type stored and forwarded",
@@ -103,6 +105,8 @@ class Intake:
                            extra={"reason": str(exc), "events_stored_before_failure": new})
             return Response(503, {"error": "temporarily unavailable, retry"})
 
+        for (source, event_type), n in received_by_type.items():  # one EMF blob per type, not per event
+            count_by(M.EVENTS_RECEIVED, n, Source=source, EventType=event_type)
         if new:
             count(self.metrics, M.EVENTS_STORED, new)
         if duplicates:

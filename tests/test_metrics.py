@@ -1,0 +1,56 @@
+"""The metrics operators alarm on, read back from the EMF lines the functions print."""
+
+import json
+
+from conftest import fixture_bytes
+from helpers import crc, post
+
+
+def emf(capsys) -> list[dict]:
+    """Every CloudWatch embedded-metric-format blob printed so far (one JSON object per line)."""
+    blobs = []
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blobs.append(json.loads(line))
+    return blobs
+
+
+def values(blobs: list[dict], name: str, **dimensions: str) -> list[float]:
+    found = []
+    for blob in blobs:
+        if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
+            found.extend(blob[name] if isinstance(blob[name], list) else [blob[name]])
+    return found
+
+
+def test_events_received_are_counted_per_source_and_type_once_per_delivery(stack, capsys):
+    assert post(stack, fixture_bytes("aaa/tweet_create_two.json"))[0] == 200
+    blobs = emf(capsys)
+    assert values(blobs, "EventsReceived", Source="aaa", EventType="post.create", Stage="dev") == [2.0]
+    assert values(blobs, "EventsStored", service="intake") == [2.0]
+
+
+def test_duplicates_and_refusals_are_counted(stack, capsys):
+    body = fixture_bytes("xaa/01_post.create.json")
+    post(stack, body)
+    post(stack, body)
+    post(stack, body, secret="wrong")
+    blobs = emf(capsys)
+    assert values(blobs, "DuplicatesDropped", service="intake") == [1.0]
+    assert values(blobs, "SignaturesRefused", service="intake", Stage="dev") == [1.0]
+
+
+def test_crc_answers_and_refusals_are_counted(stack, capsys):
+    crc(stack, "crc_token=abc")
+    crc(stack, "crc_token=%7B%22a%22%3A1%7D")
+    blobs = emf(capsys)
+    assert values(blobs, "CrcAnswered", service="crc") == [1.0]
+    assert values(blobs, "CrcRefused", service="crc") == [1.0]
+
+
+def test_unknown_types_and_quarantine_are_counted(stack, capsys):
+    post(stack, fixture_bytes("other/xaa_unknown_type.json"))
+    post(stack, fixture_bytes("other/unrecognised_shape.json"))
+    blobs = emf(capsys)
+    assert values(blobs, "UnknownEventTypes", service="intake") == [1.0]
+    assert values(blobs, "DeliveriesQuarantined", service="intake") == [1.0]
