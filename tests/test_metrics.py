@@ -54,3 +54,17 @@ def test_unknown_types_and_quarantine_are_counted(stack, capsys):
     blobs = emf(capsys)
     assert values(blobs, "UnknownEventTypes", service="intake") == [1.0]
     assert values(blobs, "DeliveriesQuarantined", service="intake") == [1.0]
+
+
+def test_crc_secret_failure_is_a_secret_failure_not_a_refused_token(stack, capsys):
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    from xrelay.aws import client
+
+    client("secretsmanager").delete_secret(SecretId=stack.environment("CrcFunction")["CONSUMER_SECRET_ARN"],
+                                           ForceDeleteWithoutRecovery=True)
+    clear_caches()
+    assert crc(stack, "crc_token=abc")[0] == 503
+    blobs = emf(capsys)
+    assert values(blobs, "SecretFailures", service="crc") == [1.0]
+    assert values(blobs, "CrcRefused", service="crc") == []

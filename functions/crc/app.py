@@ -23,5 +23,7 @@ def _secrets():
 @logger.inject_lambda_context(clear_state=True)
 def handler(event, context):
     response = answer_crc(query(event, "crc_token"), _secrets, logger)
-    count(metrics, M.CRC_ANSWERED if response.status == 200 else M.CRC_REFUSED)
+    # 4xx: a token we would not sign; 5xx: we could not read the secret (X's CRC then fails).
+    count(metrics, M.CRC_ANSWERED if response.status == 200 else M.CRC_REFUSED if response.status < 500
+          else M.SECRET_FAILURES)
     return response.to_proxy()
