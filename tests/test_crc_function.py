@@ -73,3 +73,13 @@ def test_secrets_manager_failure_is_503_so_x_retries(stack):
     clear_caches()
     status, body = crc(stack, "crc_token=foo")
     assert status == 503 and DEV_CONSUMER_SECRET not in json.dumps(body)
+
+
+def test_secret_is_read_with_the_fail_fast_client(stack):
+    """X gives the CRC about 3 s: Secrets Manager must not get botocore's 60 s default timeouts."""
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+    assert crc(stack, "crc_token=foo")[0] == 200
+    config = DEFAULT_PROVIDERS["secrets"].client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2, 4)
+    assert config.retries["total_max_attempts"] == 3

@@ -58,12 +58,27 @@ def load_consumer_secrets(secret_arn: str, max_age: int = 300) -> ConsumerSecret
     """
     if not secret_arn:
         raise SecretUnavailable("CONSUMER_SECRET_ARN is not configured")
-    from aws_lambda_powertools.utilities import parameters
-
     try:
-        value = parameters.get_secret(secret_arn, max_age=max_age)
+        value = _secrets_provider().get(secret_arn, max_age=max_age)
     except Exception as exc:  # GetParameterError, botocore errors, network: all mean "not now"
         raise SecretUnavailable(f"could not read the consumer secret ({type(exc).__name__})") from None
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     return ConsumerSecrets.parse(str(value))
+
+
+def _secrets_provider():
+    """Powertools' secrets provider, on our client: short timeouts, few retries (see ``aws``).
+
+    Powertools' own default client waits up to 60 s per attempt, so a slow Secrets Manager would
+    hang the CRC past X's deadline instead of failing fast with a 503. Registered as the default
+    provider, so ``parameters.clear_caches()`` still forgets it (and its cached value).
+    """
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+    from .aws import client
+
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=client("secretsmanager"))
+    return DEFAULT_PROVIDERS["secrets"]
