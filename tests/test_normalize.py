@@ -233,3 +233,33 @@ def test_deprecated_alias_is_canonicalised():
     record = norm(doc).events[0]
     assert record.event_type == "chat.conversation.join" and record.source_event_type == "chat.conversation_join"
     assert record.known_type
+
+
+def test_a_post_known_only_by_its_json_number_id_is_not_keyed_on_it():
+    """X's own longform example rounds the number (…879000 for id_str …878979): never a key."""
+    doc = fixture_json("aaa/tweet_create.json")
+    del doc["tweet_create_events"][0]["id_str"]
+    out = norm(doc)
+    assert out.events == [] and "id_str" in out.errors[0]  # kept raw by intake, not mis-keyed
+
+
+def test_a_delete_with_a_numeric_status_id_is_not_keyed_on_it():
+    doc = fixture_json("aaa/tweet_delete.json")
+    doc["tweet_delete_events"][0]["status"]["id"] = 1045405559317569537
+    assert norm(doc).events == []
+
+
+def test_follow_without_timestamp_keeps_its_key_when_counters_change():
+    doc = fixture_json("aaa/follow.json")
+    del doc["follow_events"][0]["created_timestamp"]
+    replay = copy.deepcopy(doc)
+    replay["follow_events"][0]["source"]["followers_count"] += 100
+    replay["meta"] = {"replay": True}
+    assert norm(doc).events[0].event_key == norm(replay).events[0].event_key
+
+
+def test_undocumented_aaa_delivery_keeps_its_key_when_replayed():
+    doc = {"for_user_id": "2244994945", "brand_new_thing": {"id": "1"}}
+    replayed = {**doc, "meta": {"replay": True}}
+    first, again = norm(doc).events[0], norm(replayed).events[0]
+    assert first.event_key == again.event_key and again.replay and not first.known_type

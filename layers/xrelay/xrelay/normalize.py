@@ -111,13 +111,21 @@ def _looks_like_aaa(doc: dict[str, Any]) -> bool:
 
 
 def _id(value: Any, what: str) -> str:
-    """An identifier as a string. Strings pass through; ints are exact in Python's json, but a
-    float (or bool) id has already lost precision somewhere and must never become a key."""
+    """An identifier X gives as a string. Never a JSON number: X's own examples show post ids
+    already rounded in the number (``"id": 1924465506158879000`` beside ``"id_str":
+    "1924465506158878979"``), so a number could merge two posts into one key."""
     if isinstance(value, str) and value:
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    raise EventError(f"{what} is missing or not a string identifier")
+
+
+def _stamp(value: Any, what: str) -> str:
+    """A millisecond timestamp, as X sends it (string or number: ms fit a double exactly)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
-    raise EventError(f"{what} is missing or not an identifier")
+    if isinstance(value, str) and value.isdigit():
+        return value
+    raise EventError(f"{what} is missing or not a millisecond timestamp")
 
 
 def _opt_id(value: Any) -> str | None:
@@ -259,7 +267,8 @@ def _aaa(doc: dict[str, Any], ctx: _Ctx) -> Iterator[Any]:
         yield lambda: _aaa_user_event(doc["user_event"], context, ctx)
     if not arrays and "user_event" not in doc and for_user is not None:
         # for_user_id with no array at all: a shape X has not documented; keep it whole.
-        yield lambda: [_aaa_record(f"aaa:{for_user}:delivery:{_digest(doc)}", "aaa.unknown", "unknown",
+        stable = {k: v for k, v in doc.items() if k != "meta"}  # a replayed copy is the same event
+        yield lambda: [_aaa_record(f"aaa:{for_user}:delivery:{_digest(stable)}", "aaa.unknown", "unknown",
                                    False, for_user, doc, context, ctx, None)]
 
 
@@ -324,7 +333,7 @@ def _aaa_item(name: str, index: int, item: Any, for_user: str | None, context: d
         sender = _id(item.get("sender_id"), f"AAA {name}[{index}].sender_id")
         target = item.get("target") if isinstance(item.get("target"), dict) else {}
         recipient = _opt_id(target.get("recipient_id")) or "-"
-        stamp = _id(item.get("created_timestamp"), f"AAA {name}[{index}].created_timestamp")
+        stamp = _stamp(item.get("created_timestamp"), f"AAA {name}[{index}].created_timestamp")
         tail = f"{sender}>{recipient}@{stamp}"
         if name.endswith("mark_read_events"):
             tail += f"#{_opt_id(item.get('last_read_event_id')) or '-'}"
@@ -339,11 +348,14 @@ def _aaa_item(name: str, index: int, item: Any, for_user: str | None, context: d
         target = _user_id(item.get("target"))
         if source is None or target is None:
             raise EventError(f"AAA {name}[{index}] lacks source or target user ids")
-        stamp = _opt_id(item.get("created_timestamp")) or _digest(item)
         kind = item_type or short
+        try:
+            stamp = _stamp(item.get("created_timestamp"), "created_timestamp")
+        except EventError:  # undocumented: identify by what cannot change (not the user objects' counters)
+            stamp = _digest({"type": kind, "source": source, "target": target})
         return record(f"{kind}:{source}>{target}@{stamp}", event_type, kind, parse_time(stamp))
     # An array X has not documented (yet): store and forward it, flagged unknown.
-    ident = _opt_id(item.get("id_str")) or (item.get("id") if isinstance(item.get("id"), str) else None)
+    ident = _opt_id(item.get("id_str")) or _opt_id(item.get("id"))
     return record(f"{short}:{ident or _digest(item)}", f"aaa.{short}", short,
                   _first_time(item, "timestamp_ms", "created_timestamp", "created_at"), known=False)
 
