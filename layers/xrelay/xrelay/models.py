@@ -27,10 +27,15 @@ class Source(StrEnum):
 class Subscription(BaseModel):
     """What the event was delivered for, as X said it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
-    for_user_id: str | None = Field(None, description="AAA: the subscribed user (top-level for_user_id).")
-    filter: dict[str, Any] | None = Field(None, description="XAA: the subscription's filter, as delivered.")
+    for_user_id: str | None = Field(
+        None, description="AAA: the subscribed user (top-level for_user_id; for a user_event revoke, which has "
+        "none, the revoking user)."
+    )
+    filter: dict[str, Any] | None = Field(
+        None, description="XAA: the subscription's filter, as delivered ({} when X sent none)."
+    )
     tag: str | None = Field(None, description="XAA: the subscription's tag, when it has one.")
     matching_rules: list[dict[str, Any]] | None = Field(
         None, description="Filtered stream: the rules the post matched."
@@ -40,27 +45,30 @@ class Subscription(BaseModel):
 class StoredPointer(BaseModel):
     """Where the full record lives when it was too large to travel on the queue."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     table: str = Field(description="DynamoDB table name of the event store.")
     key: dict[str, str] = Field(description="The item's primary key, e.g. {'pk': event_key}.")
 
 
 class EventRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this record's shape.")
     event_key: str = Field(description="Stable natural key of the event per subscription; the dedupe key.")
     source: Source = Field(description="Which X product delivered it: aaa, xaa or stream.")
     event_type: str = Field(
-        description="XAA's dotted name (AAA types mapped onto it where one exists, else 'aaa.<name>')."
+        description="XAA's dotted name (AAA types mapped onto it where one exists, else 'aaa.<name>'; "
+        "'stream.post' for the filtered stream)."
     )
     source_event_type: str = Field(
-        description="The type as X named it in the delivery: XAA event_type, or the AAA array/item type."
+        description="The type as X named it in the delivery: XAA event_type (before alias canonicalisation), "
+        "the AAA item type or array name, or 'filtered_stream'."
     )
     known_type: bool = Field(description="False when X sent a type xrelay does not know (stored all the same).")
     user_id: str | None = Field(
-        None, description="The subscribed user the event is about (AAA for_user_id, XAA filter.user_id, revokes)."
+        None, description="The subscribed user the event is about (AAA for_user_id, XAA filter.user_id, revokes); "
+        "null when there is none (filtered stream, keyword filters, unknown AAA user_events)."
     )
     subscription: Subscription = Field(description="The subscription context X delivered with the event.")
     occurred_at: datetime | None = Field(None, description="When it happened at X (UTC), if the event says.")
@@ -68,13 +76,15 @@ class EventRecord(BaseModel):
     replay: bool = Field(False, description="True when the delivery was marked meta.replay (a replay job).")
     delivery_id: str = Field(description="SHA-256 (hex) of the raw request body that carried the event.")
     event: dict[str, Any] | None = Field(
-        description="The raw event, untouched: XAA 'data', one AAA array item, or the stream delivery. "
-        "Null only in a pointer message (see 'stored')."
+        description="The raw event, untouched: XAA 'data', one AAA array item ({kind: body} for an AAA "
+        "user_event, the whole delivery when an AAA delivery has no *_events array), or the stream delivery "
+        "without 'meta'. Null only in a pointer message (see 'stored')."
     )
     context: dict[str, Any] | None = Field(
         None,
         description="AAA: the delivery's other top-level keys the event refers to (users, apps, "
-        "user_has_blocked...). Null only in a pointer message.",
+        "user_has_blocked...; {} when there are none). Always null for XAA and stream records, and in a "
+        "pointer message.",
     )
     stored: StoredPointer | None = Field(
         None, description="Set (and event/context null) when the record was too large for one SQS message."
@@ -88,7 +98,7 @@ class EventRecord(BaseModel):
 class ControlMessage(BaseModel):
     """A delivery that is not an event, e.g. ``replay_job_status``: recorded, never forwarded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     kind: str
     body: dict[str, Any]
@@ -97,7 +107,8 @@ class ControlMessage(BaseModel):
 
 
 def json_schema() -> dict[str, Any]:
-    schema = EventRecord.model_json_schema()
+    # Serialization mode: every field is always in the JSON (null included), so all are required.
+    schema = EventRecord.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://github.com/xrelay/xrelay/docs/event-record.v{SCHEMA_VERSION}.schema.json"
     return schema
