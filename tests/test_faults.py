@@ -287,10 +287,6 @@ def test_event_too_large_for_sqs_is_published_as_a_pointer_to_the_stored_record(
     assert full.as_pointer(pointer.stored.table) == pointer
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: EventStore.put_new builds the item (encode_record) inside its `except Exception`, so RecordTooLarge "
-    "becomes StoreUnavailable; intake's `except RecordTooLarge` (quarantine) is dead code and it answers 503 "
-    "on every retry, so X gives up and the delivery is lost"))
 def test_event_too_large_for_the_event_store_is_quarantined_when_the_delivery_fits(stack):
     """A record over the item limit is not stored but the delivery is acknowledged and kept raw in quarantine."""
     body = xaa_post_with_note(incompressible(385_000))
@@ -317,10 +313,6 @@ def test_delivery_too_large_even_for_quarantine_exceeds_every_dynamodb_item():
     assert len(zlib.compress(body, 6)) > DYNAMODB_ITEM_LIMIT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: today the RecordTooLarge bug above answers 503; with it fixed, intake quarantines the raw delivery "
-    "but its compressed body (~456 KB) exceeds DynamoDB's 400 KB item limit: PutItem raises ValidationException, "
-    "StateStore turns it into StoreUnavailable, and intake still answers 503 on every retry: the delivery is lost"))
 def test_delivery_too_large_even_for_quarantine_is_still_acknowledged_and_kept(stack):
     """Never dropped: a delivery no DynamoDB item can hold is acknowledged and kept where reprocess finds it."""
     body = xaa_post_with_note(incompressible(HUGE))

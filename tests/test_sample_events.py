@@ -41,3 +41,18 @@ def test_intake_sample_is_signed_for_the_local_default_secret_and_stored(stack):
 def test_publisher_sample_puts_its_record_on_the_queue(stack):
     assert stack.invoke("PublisherFunction", sample("PublisherFunction")) == {"batchItemFailures": []}
     assert published_keys(stack) == ["xaa:post.create:user_id=1111111111111111111:2080761390344937796"]
+
+
+def test_local_endpoint_wins_over_inherited_per_service_endpoints(monkeypatch):
+    """A stray AWS_ENDPOINT_URL_<SERVICE> would send that service's calls to real AWS."""
+    import os
+
+    from xrelay.aws import client
+    from xrelay.local import use_local_aws
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", "https://streams.dynamodb.us-east-1.amazonaws.com")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    use_local_aws("http://127.0.0.1:5999")
+    assert "AWS_ENDPOINT_URL_DYNAMODB_STREAMS" not in os.environ
+    assert client("dynamodbstreams").meta.endpoint_url == "http://127.0.0.1:5999"
+    client.cache_clear()

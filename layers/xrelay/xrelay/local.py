@@ -44,6 +44,8 @@ REGION = "us-east-1"
 
 def use_local_aws(endpoint: str) -> None:
     """Point this process's boto3 at ``endpoint`` with throwaway credentials."""
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")]:
+        del os.environ[name]  # a per-service endpoint would win over ours and reach real AWS
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

@@ -29,6 +29,10 @@ from .models import ControlMessage, EventRecord
 BY_USER_INDEX = "ByUser"
 # DynamoDB's item limit is 400 KB; leave room for the other attributes.
 MAX_RECORD_BYTES = 380_000
+# A quarantined delivery's compressed body is split into items of at most this many bytes, so
+# a delivery of any size API Gateway accepts (10 MB) is kept whole.
+QUARANTINE_PART_BYTES = 350_000
+QUARANTINE, QUARANTINE_PART = "quarantine", "quarantine-part"
 
 
 class StoreUnavailable(Exception):
@@ -82,13 +86,14 @@ class EventStore:
         self.ddb = self.ddb or client("dynamodb")
 
     def put_new(self, record: EventRecord) -> bool:
-        """Store ``record`` unless its key exists. True if new, False if a duplicate."""
+        """Store ``record`` unless its key exists. True if new, False if a duplicate.
+
+        Raises :class:`RecordTooLarge` (the caller quarantines the delivery: retrying cannot help)
+        or :class:`StoreUnavailable` (answer 5xx: a retry may succeed).
+        """
+        item = event_item(record, self.retention_days)  # outside the try: too large is not "unavailable"
         try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=event_item(record, self.retention_days),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
             return True
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -140,9 +145,11 @@ class StateStore:
     def __post_init__(self) -> None:
         self.ddb = self.ddb or client("dynamodb")
 
-    def _put_once(self, item: dict[str, Any]) -> bool:
+    def _put(self, item: dict[str, Any], once: bool = True) -> bool:
+        """PutItem; with ``once``, only if the item is new (False when it already exists)."""
+        condition = {"ConditionExpression": "attribute_not_exists(sk)"} if once else {}
         try:
-            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(sk)")
+            self.ddb.put_item(TableName=self.table, Item=item, **condition)
             return True
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -151,19 +158,45 @@ class StateStore:
 
     # -- quarantine: signed deliveries xrelay could not (fully) normalise, kept raw for reprocessing
     def quarantine(self, delivery_id: str, raw_body: bytes, reason: str, received_at: datetime) -> bool:
-        return self._put_once({
-            "pk": {"S": "quarantine"},
+        """Keep a signed delivery raw. False if it was already kept (X redelivered it)."""
+        blob = zlib.compress(raw_body, 6)
+        item: dict[str, Any] = {
+            "pk": {"S": QUARANTINE},
             "sk": {"S": delivery_id},
             "status": {"S": "pending"},
             "reason": {"S": reason[:2000]},
             "received_at": {"S": iso(received_at)},
-            "body": {"B": zlib.compress(raw_body, 6)},
-        })
+        }
+        if len(blob) <= QUARANTINE_PART_BYTES:
+            item["body"] = {"B": blob}
+        else:  # parts first (idempotent overwrites): the head item is what makes the delivery visible
+            parts = [blob[i:i + QUARANTINE_PART_BYTES] for i in range(0, len(blob), QUARANTINE_PART_BYTES)]
+            for index, part in enumerate(parts):
+                self._put({"pk": {"S": QUARANTINE_PART}, "sk": {"S": f"{delivery_id}#{index:05d}"},
+                           "body": {"B": part}}, once=False)
+            item["parts"] = {"N": str(len(parts))}
+        return self._put(item)
+
+    def _quarantined_body(self, item: dict[str, Any]) -> bytes:
+        if "body" in item:
+            return zlib.decompress(item["body"]["B"])
+        delivery = item["sk"]["S"]
+        paginator = self.ddb.get_paginator("query")
+        parts = [part["body"]["B"]
+                 for page in paginator.paginate(
+                     TableName=self.table, ConsistentRead=True,
+                     KeyConditionExpression="pk = :p AND begins_with(sk, :d)",
+                     ExpressionAttributeValues={":p": {"S": QUARANTINE_PART}, ":d": {"S": f"{delivery}#"}})
+                 for part in page.get("Items", [])]
+        if len(parts) != int(item["parts"]["N"]):
+            raise StoreUnavailable(f"quarantined delivery {delivery[:16]} has {len(parts)} of "
+                                   f"{item['parts']['N']} parts")
+        return zlib.decompress(b"".join(bytes(p) for p in parts))
 
     def quarantined(self, include_done: bool = False) -> Iterator[dict[str, Any]]:
         paginator = self.ddb.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, KeyConditionExpression="pk = :p",
-                                       ExpressionAttributeValues={":p": {"S": "quarantine"}}):
+                                       ExpressionAttributeValues={":p": {"S": QUARANTINE}}):
             for item in page.get("Items", []):
                 if include_done or item["status"]["S"] == "pending":
                     yield {
@@ -171,7 +204,7 @@ class StateStore:
                         "status": item["status"]["S"],
                         "reason": item["reason"]["S"],
                         "received_at": item["received_at"]["S"],
-                        "body": zlib.decompress(item["body"]["B"]),
+                        "body": self._quarantined_body(item),
                         "attempts": int(item.get("attempts", {}).get("N", "0")),
                     }
 
@@ -181,7 +214,7 @@ class StateStore:
         if reason:
             expr += ", reason = :r"
             values[":r"] = {"S": reason[:2000]}
-        self.ddb.update_item(TableName=self.table, Key={"pk": {"S": "quarantine"}, "sk": {"S": delivery_id}},
+        self.ddb.update_item(TableName=self.table, Key={"pk": {"S": QUARANTINE}, "sk": {"S": delivery_id}},
                              UpdateExpression=expr, ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues=values)
 
@@ -190,7 +223,7 @@ class StateStore:
         body = message.body
         ident = "#".join(str(body.get(k, "-")) for k in ("job_id", "job_state")) if message.kind == \
             "replay_job_status" else message.delivery_id
-        return self._put_once({
+        return self._put({
             "pk": {"S": message.kind},
             "sk": {"S": ident},
             "received_at": {"S": iso(message.received_at)},
