@@ -29,4 +29,4 @@ def test_intake_and_publisher_run_traced():
 def test_untraced_functions_do_not_build_a_tracer(stack):
     assert stack.environment("IntakeFunction")["XRELAY_TRACING"] == "false"
     assert stack.module("IntakeFunction").tracer is None
-    assert stack.module("CrcFunction") is not None
+    assert not hasattr(stack.module("CrcFunction"), "tracer")  # the CRC never builds one: ~200 ms of cold start
