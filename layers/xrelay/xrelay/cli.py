@@ -59,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     e = esub.add_parser("reprocess", help="run quarantined deliveries through intake again (after a fix)")
     e.set_defaults(func=cmd_events_reprocess)
 
+    e = esub.add_parser("republish", help="put stored events back on the queue (after the publisher gave up)")
+    group = e.add_mutually_exclusive_group(required=True)
+    group.add_argument("--from-failures", action="store_true",
+                       help="the windows of the batches in the publisher's failure queue (deleted once republished)")
+    group.add_argument("--since", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z (with --until)")
+    e.add_argument("--until", type=_utc, help="ISO 8601 UTC (default: now)")
+    e.set_defaults(func=cmd_events_republish)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record")
     p.set_defaults(func=cmd_schema)
 
@@ -223,6 +231,55 @@ def cmd_events_reprocess(args: argparse.Namespace) -> int:
             print(f"still failing {item['delivery_id'][:16]}: {reason}")
     metrics.clear_metrics()
     print(f"{done} reprocessed, {failed} still quarantined")
+    return 1 if failed else 0
+
+
+def _utc(text: str):
+    from .normalize import parse_time
+
+    when = parse_time(text)
+    if when is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}")
+    return when
+
+
+def cmd_events_republish(args: argparse.Namespace) -> int:
+    import logging
+    from datetime import UTC, datetime
+
+    from .aws import client
+    from .repair import failed_batch, republish
+    from .stack import Stack
+
+    events, _ = _stores(args.stack_name)
+    stack = Stack(args.stack_name)
+    sqs, queue = client("sqs"), stack.queue_url("EventsQueue")
+    log = logging.getLogger("xrelay.repair")
+    if not args.from_failures:
+        result = republish(events, sqs, queue, args.since, args.until or datetime.now(UTC), log)
+        print(f"{result.found} stored events in the window, {result.published} republished, {result.failed} failed")
+        return 1 if result.failed else 0
+    failures_url = stack.queue_url("PublishFailuresQueue")
+    batches = failed = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=failures_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=300).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            batch = failed_batch(message)
+            if batch is None:
+                print("skipped a message that is not a stream batch failure (left in the queue)")
+                continue
+            result = republish(events, sqs, queue, batch.since, batch.until, log)
+            batches += 1
+            print(f"batch of {batch.size} ({batch.since:%Y-%m-%dT%H:%M:%SZ} .. {batch.until:%H:%M:%SZ}): "
+                  f"{result.found} stored events, {result.published} republished, {result.failed} failed")
+            if result.failed:
+                failed += 1  # stays in the failure queue: visible again in 5 minutes, try again then
+            else:
+                sqs.delete_message(QueueUrl=failures_url, ReceiptHandle=batch.receipt_handle)
+    print(f"{batches} failed batches handled, {failed} still failing")
     return 1 if failed else 0
 
 

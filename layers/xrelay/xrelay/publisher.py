@@ -101,8 +101,19 @@ class PublishResult:
 
 
 def publish(stream_event: dict[str, Any], sqs: Any, queue_url: str, table: str, log: Any) -> PublishResult:
+    """The publisher Lambda's job: every INSERT of a stream batch onto the queue."""
     all_sequences = [r["dynamodb"]["SequenceNumber"] for r in stream_event.get("Records", [])]
-    messages = [outgoing(seq, record, table) for seq, record in new_events(stream_event)]
+    return send_records(new_events(stream_event), all_sequences, sqs, queue_url, table, log)
+
+
+def send_records(records: list[tuple[str, EventRecord]], order: list[str], sqs: Any, queue_url: str, table: str,
+                 log: Any) -> PublishResult:
+    """Send ``records`` (id, record) in batches; stop at the first failure.
+
+    ``order`` lists every id of the input in order (stream sequence numbers, which may include
+    records that are not events): the failure reported is that id and everything after it.
+    """
+    messages = [outgoing(ident, record, table) for ident, record in records]
     published = pointers = 0
     for batch in batches(messages):
         failed: set[str] = set()
@@ -118,8 +129,8 @@ def publish(stream_event: dict[str, Any], sqs: Any, queue_url: str, table: str, 
             failed = {m.sequence for m in batch}
         for m in batch:
             if m.sequence in failed:
-                first = all_sequences.index(m.sequence)
-                return PublishResult(published, pointers, all_sequences[first:])
+                first = order.index(m.sequence)
+                return PublishResult(published, pointers, order[first:])
             published += 1
             pointers += m.pointer
     return PublishResult(published, pointers, [])

@@ -104,6 +104,18 @@ class EventStore:
         item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": event_key}}, ConsistentRead=True).get("Item")
         return decode_record(item["record"]["B"]) if item else None
 
+    def received_between(self, since: datetime, until: datetime) -> Iterator[EventRecord]:
+        """Every event received in [since, until], in no particular order.
+
+        A Scan (no index covers received_at): for repairs after a publish failure, not a hot path.
+        """
+        paginator = self.ddb.get_paginator("scan")
+        for page in paginator.paginate(
+                TableName=self.table, ConsistentRead=True, FilterExpression="received_at BETWEEN :a AND :b",
+                ExpressionAttributeValues={":a": {"S": iso(since)}, ":b": {"S": iso(until)}}):
+            for item in page.get("Items", []):
+                yield decode_record(item["record"]["B"])
+
     def by_user(self, user_id: str, since: datetime | None = None, until: datetime | None = None,
                 limit: int = 100) -> Iterator[EventRecord]:
         """A subscribed user's events in time order (the ByUser index), full records."""

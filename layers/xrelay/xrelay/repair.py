@@ -1,0 +1,60 @@
+"""Put stored events back on the queue after the publisher gave up on them.
+
+The publisher's event source mapping retries a failing stream batch 100 times, then sends a
+description of the batch (not its records) to the PublishFailuresQueue and moves on: those
+events are in the store but not on the queue. This module turns each such description into a
+time window and republishes the stored events received in it. Consumers may see some of them
+twice (the rest of a batch that partly succeeded): they dedupe on ``event_key`` as always.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .normalize import parse_time
+from .publisher import send_records
+from .store import EventStore
+
+# Stream arrival times are approximate and received_at is stamped just before the write: widen.
+WINDOW_MARGIN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class FailedBatch:
+    receipt_handle: str
+    since: datetime
+    until: datetime
+    size: int
+
+
+def failed_batch(message: dict[str, Any]) -> FailedBatch | None:
+    """The window of a Lambda on-failure record for a DynamoDB stream batch (None if it is not one)."""
+    try:
+        info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    first = parse_time(info.get("approximateArrivalOfFirstRecord"))
+    last = parse_time(info.get("approximateArrivalOfLastRecord")) or first
+    if first is None:
+        return None
+    return FailedBatch(message["ReceiptHandle"], first - WINDOW_MARGIN, last + WINDOW_MARGIN,
+                       int(info.get("batchSize", 0)))
+
+
+@dataclass
+class RepublishResult:
+    found: int
+    published: int
+    failed: int
+
+
+def republish(store: EventStore, sqs: Any, queue_url: str, since: datetime, until: datetime,
+              log: Any) -> RepublishResult:
+    """Send every stored event received in [since, until] to the events queue again."""
+    records = sorted(store.received_between(since, until), key=lambda r: (r.received_at, r.event_key))
+    keyed = [(r.event_key, r) for r in records]
+    result = send_records(keyed, [k for k, _ in keyed], sqs, queue_url, store.table, log)
+    return RepublishResult(found=len(records), published=result.published, failed=len(result.failed_sequences))
