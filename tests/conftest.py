@@ -56,3 +56,18 @@ def stack():
         local.provision()
         yield local
     client.cache_clear()
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    """Make chosen AWS calls fail: ``faults.inject(service, operation, action, times=, after=, when=)``."""
+    from botocore.client import BaseClient
+
+    from helpers import Faults
+
+    injector = Faults(BaseClient._make_api_call)
+    monkeypatch.setattr(BaseClient, "_make_api_call",
+                        lambda aws, operation, params: injector.call(aws, operation, params))
+    return injector
+
+

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import EndpointConnectionError
 
 from xrelay.aws import client
 from xrelay.local import DEV_CONSUMER_SECRET, LocalStack, api_event
@@ -59,3 +64,62 @@ def receive_all(stack: LocalStack, logical_id: str = "EventsQueue") -> list[dict
 
 def published_keys(stack: LocalStack) -> list[str]:
     return sorted(decode_message(m["Body"]).event_key for m in receive_all(stack))
+
+
+# ------------------------------------------------------------------ fault injection (above botocore's retries)
+
+Action = Callable[[BaseClient, str, dict[str, Any], Callable[..., Any]], Any]
+
+
+def client_error(code: str, status: int, message: str = "injected fault") -> Action:
+    """Raise what botocore raises when AWS answers ``status`` with error ``code``."""
+
+    def action(aws: BaseClient, operation: str, params: dict[str, Any], real: Callable[..., Any]) -> Any:
+        response = {"Error": {"Code": code, "Message": message},
+                    "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 2}}
+        raise aws.exceptions.from_code(code)(response, operation)
+
+    return action
+
+
+def connection_error(aws: BaseClient, operation: str, params: dict[str, Any], real: Callable[..., Any]) -> Any:
+    raise EndpointConnectionError(endpoint_url=aws.meta.endpoint_url)
+
+
+@dataclass
+class Rule:
+    service: str
+    operation: str
+    action: Action
+    times: int
+    after: int
+    when: Callable[[dict[str, Any]], bool]
+    matched: int = 0
+    fired: int = 0
+
+
+class Faults:
+    """Chosen calls fail (or are answered by ``action``); every other call goes to moto untouched."""
+
+    def __init__(self, real: Callable[..., Any]):
+        self.real = real
+        self.rules: list[Rule] = []
+
+    def inject(self, service: str, operation: str, action: Action, *, times: int = 1, after: int = 0,
+               when: Callable[[dict[str, Any]], bool] = lambda params: True) -> Rule:
+        """The ``times`` matching calls that follow the first ``after`` matching calls get ``action``."""
+        rule = Rule(service, operation, action, times, after, when)
+        self.rules.append(rule)
+        return rule
+
+    def call(self, aws: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        service = aws.meta.service_model.service_name
+        for rule in self.rules:
+            if (rule.service, rule.operation) == (service, operation) and rule.when(params):
+                rule.matched += 1
+                if rule.after < rule.matched <= rule.after + rule.times:
+                    rule.fired += 1
+                    return rule.action(aws, operation, params, lambda p: self.real(aws, operation, p))
+        return self.real(aws, operation, params)
+
+

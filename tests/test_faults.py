@@ -16,17 +16,13 @@ import json
 import random
 import zlib
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.client import BaseClient
-from botocore.exceptions import EndpointConnectionError
 
 from conftest import fixture_bytes, fixture_json
-from helpers import crc, post, published_keys, receive_all, state_items, stored_keys
+from helpers import client_error, connection_error, crc, post, published_keys, receive_all, state_items, stored_keys
 from xrelay.aws import client
 from xrelay.local import DEV_CONSUMER_SECRET
 from xrelay.normalize import delivery_id, normalize
@@ -37,71 +33,6 @@ from xrelay.store import MAX_RECORD_BYTES, RecordTooLarge, StateStore, decode_re
 POST_KEY = "xaa:post.create:user_id=1111111111111111111:2080761390344937796"
 TWEET_KEYS = ["aaa:2244994945:tweet:1924465506158878990", "aaa:2244994945:tweet:1924465506158878991"]
 DYNAMODB_ITEM_LIMIT = 409_600  # 400 KB; moto enforces 405,000
-
-
-# ------------------------------------------------------------------------------------------- injection
-
-Action = Callable[[BaseClient, str, dict[str, Any], Callable[..., Any]], Any]
-
-
-def client_error(code: str, status: int, message: str = "injected fault") -> Action:
-    """Raise what botocore raises when AWS answers ``status`` with error ``code``."""
-
-    def action(aws: BaseClient, operation: str, params: dict[str, Any], real: Callable[..., Any]) -> Any:
-        response = {"Error": {"Code": code, "Message": message},
-                    "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 2}}
-        raise aws.exceptions.from_code(code)(response, operation)
-
-    return action
-
-
-def connection_error(aws: BaseClient, operation: str, params: dict[str, Any], real: Callable[..., Any]) -> Any:
-    raise EndpointConnectionError(endpoint_url=aws.meta.endpoint_url)
-
-
-@dataclass
-class Rule:
-    service: str
-    operation: str
-    action: Action
-    times: int
-    after: int
-    when: Callable[[dict[str, Any]], bool]
-    matched: int = 0
-    fired: int = 0
-
-
-class Faults:
-    """Chosen calls fail (or are answered by ``action``); every other call goes to moto untouched."""
-
-    def __init__(self, real: Callable[..., Any]):
-        self.real = real
-        self.rules: list[Rule] = []
-
-    def inject(self, service: str, operation: str, action: Action, *, times: int = 1, after: int = 0,
-               when: Callable[[dict[str, Any]], bool] = lambda params: True) -> Rule:
-        """The ``times`` matching calls that follow the first ``after`` matching calls get ``action``."""
-        rule = Rule(service, operation, action, times, after, when)
-        self.rules.append(rule)
-        return rule
-
-    def call(self, aws: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        service = aws.meta.service_model.service_name
-        for rule in self.rules:
-            if (rule.service, rule.operation) == (service, operation) and rule.when(params):
-                rule.matched += 1
-                if rule.after < rule.matched <= rule.after + rule.times:
-                    rule.fired += 1
-                    return rule.action(aws, operation, params, lambda p: self.real(aws, operation, p))
-        return self.real(aws, operation, params)
-
-
-@pytest.fixture
-def faults(monkeypatch):
-    injector = Faults(BaseClient._make_api_call)
-    monkeypatch.setattr(BaseClient, "_make_api_call",
-                        lambda aws, operation, params: injector.call(aws, operation, params))
-    return injector
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 from .apigw import Response
 from .credentials import ConsumerSecrets, SecretUnavailable
+from .models import EventRecord
 from .normalize import UnrecognisedDelivery, delivery_id, normalize
 from .observability import M, count, count_by
 from .signature import SIGNATURE_HEADER, SignatureRefused, verify
@@ -87,6 +88,9 @@ class Intake:
                     new += 1
                 else:
                     duplicates += 1
+                if record.event_type == "oauth.revoke" and record.user_id:
+                    # Also on a duplicate: a retry after a failure here must still record it.
+                    self._record_revocation(record)
                 self.log.debug("event", extra={"event_key": record.event_key, "event_type": record.event_type,
                                                "duplicate": not stored, "replay": record.replay})
             for control in result.controls if result else []:
@@ -119,6 +123,15 @@ class Intake:
             body_out["quarantined"] = True
             body_out["errors"] = errors
         return Response(200, body_out)
+
+
+    def _record_revocation(self, record: EventRecord) -> None:
+        applied = self.state.record_revocation(record.user_id, record.occurred_at or record.received_at,
+                                               record.event_key)
+        if applied:
+            count(self.metrics, M.USERS_REVOKED)
+        self.log.info("user revoked the app" if applied else "revocation older than the user's re-authorisation",
+                      extra={"user_id": record.user_id, "event_key": record.event_key})
 
 
 def _parse_object(body: bytes) -> tuple[dict[str, Any] | None, str | None]:

@@ -35,6 +35,7 @@ class M:
     EVENTS_PUBLISHED = "EventsPublished"
     OVERSIZE_POINTERS = "OversizeEventsAsPointers"
     FANOUT_FAILURES = "FanoutFailures"
+    USERS_REVOKED = "UsersRevoked"
 
 
 def make_logger(service: str) -> Logger:

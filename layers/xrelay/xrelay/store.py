@@ -32,7 +32,7 @@ MAX_RECORD_BYTES = 380_000
 # A quarantined delivery's compressed body is split into items of at most this many bytes, so
 # a delivery of any size API Gateway accepts (10 MB) is kept whole.
 QUARANTINE_PART_BYTES = 350_000
-QUARANTINE, QUARANTINE_PART = "quarantine", "quarantine-part"
+QUARANTINE, QUARANTINE_PART, USER = "quarantine", "quarantine-part", "user"
 
 
 class StoreUnavailable(Exception):
@@ -229,6 +229,46 @@ class StateStore:
         self.ddb.update_item(TableName=self.table, Key={"pk": {"S": QUARANTINE}, "sk": {"S": delivery_id}},
                              UpdateExpression=expr, ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues=values)
+
+    # -- users: authorisation status for the reconcile (credentials live in Secrets Manager, never here)
+    def record_revocation(self, user_id: str, revoked_at: datetime, event_key: str) -> bool:
+        """Mark ``user_id`` revoked, unless the user authorised the app again after ``revoked_at``.
+
+        Idempotent (a redelivered or replayed revoke sets the same values). False when the revoke
+        is older than the latest authorisation: a replay must not undo a fresh authorisation.
+        """
+        when = iso(revoked_at)
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key={"pk": {"S": USER}, "sk": {"S": user_id}},
+                UpdateExpression="SET #s = :revoked, revoked_at = :t, revoke_event = :k, updated_at = :now",
+                ConditionExpression="attribute_not_exists(authorized_at) OR authorized_at < :t",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":t": {"S": when}, ":k": {"S": event_key},
+                                           ":now": {"S": iso(datetime.now(UTC))}})
+            return True
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StoreUnavailable(f"UpdateItem on {self.table} failed: {error_code(exc) or type(exc).__name__}") \
+                from exc
+
+    def mark_authorized(self, user_id: str, at: datetime) -> None:
+        self.ddb.update_item(
+            TableName=self.table, Key={"pk": {"S": USER}, "sk": {"S": user_id}},
+            UpdateExpression="SET #s = :ok, authorized_at = :t, updated_at = :t",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":ok": {"S": "authorized"}, ":t": {"S": iso(at)}})
+
+    def users(self) -> dict[str, dict[str, str]]:
+        """user id -> {status, authorized_at?, revoked_at?, ...} for every user xrelay has heard of."""
+        paginator = self.ddb.get_paginator("query")
+        out: dict[str, dict[str, str]] = {}
+        for page in paginator.paginate(TableName=self.table, ConsistentRead=True, KeyConditionExpression="pk = :p",
+                                       ExpressionAttributeValues={":p": {"S": USER}}):
+            for item in page.get("Items", []):
+                out[item["sk"]["S"]] = {k: v["S"] for k, v in item.items() if k not in ("pk", "sk") and "S" in v}
+        return out
 
     # -- control messages (replay_job_status): recorded once per job and state
     def record_control(self, message: ControlMessage) -> bool:
