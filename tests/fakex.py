@@ -1,0 +1,762 @@
+"""An in-process fake of X's webhook and subscription API, strict the way X is.
+
+``FakeX`` is an ``httpx.MockTransport`` handler holding X's state for one app: webhooks, AAA
+subscriptions per webhook, XAA subscriptions and replay jobs. It checks requests as X would:
+
+* auth per endpoint: the app's bearer token, or a user's context. OAuth 1.0a signatures are
+  verified independently of any client, with oauthlib's RFC 5849 signature functions
+  (collect_parameters, normalize_parameters, signature_base_string, HMAC-SHA1), against the
+  app's consumer secret and the user's token secret (plus timestamp window and nonce reuse);
+* request shapes: unknown query parameters and body keys are refused, ids, tags, filters and
+  event types are validated as X's OpenAPI describes them;
+* conflicts and limits: duplicates, subscription/webhook limits, one replay job at a time, and
+  per-endpoint rate-limit budgets answered with 429 and ``x-rate-limit-*`` headers.
+
+Error bodies copy X's shapes: v2 problems (``title``/``type``/``detail``/``status``) for auth and
+validation, ``errors[].message = "Code: text"`` for AAA's named errors (as X sends them in the
+field), and a titled problem for the rest. Everything received is logged in ``requests``.
+
+Where X's docs conflict, the knobs below let a test pick either behaviour (AAA 200 vs 204,
+the three XAA create shapes, PUT webhook answering ``valid:false`` vs ``CrcValidationFailed``).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from oauthlib.oauth1.rfc5849 import signature as oauth1_signature
+from oauthlib.oauth1.rfc5849 import utils as oauth1_utils
+
+from xrelay.event_types import XAA_ALIASES, XAA_EVENT_TYPES, canonical_xaa_type
+from xrelay.xapi import AppCredentials, UserCredentials, XApiClient
+
+BASE_URL = "https://api.x.com"
+RATE_LIMIT_WINDOW_SECONDS = 15 * 60
+OAUTH1_TIMESTAMP_TOLERANCE_SECONDS = 300
+
+# Subscribable event types: the OpenAPI enum, i.e. event_types.py without ``oauth.revoke`` (X
+# documents and delivers it but leaves it out of the enum the endpoint validates against).
+SUBSCRIBABLE_EVENT_TYPES = (XAA_EVENT_TYPES - {"oauth.revoke"}) | set(XAA_ALIASES)
+# Event types the app's bearer token may subscribe to. X lists profile updates, post.create,
+# post.delete and broadcast.start/end as public; follows, spaces and news carry no private data
+# either. Everything else (DMs, chat, likes, mutes, blocks, mentions/replies/quotes/reposts,
+# broadcast chat) needs the user's own context.
+PUBLIC_EVENT_PREFIXES = ("profile.update.", "follow.", "spaces.")
+PUBLIC_EVENT_TYPES = {"post.create", "post.delete", "broadcast.start", "broadcast.end", "news.new"}
+
+_NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
+_BASE32HEX = re.compile(r"^[0-9A-Va-v]{16,}$")
+
+APP = "app"  # principal kinds
+OAUTH1 = "oauth1"
+OAUTH2 = "oauth2"
+
+# The documented budgets per 15 minutes (per app for the bearer token, per user for user context).
+# X does not document AAA v2 limits; these are the v1.1 enterprise ones.
+DEFAULT_RATE_LIMITS = {
+    "GET /2/webhooks": 450,
+    "POST /2/webhooks": 450,
+    "PUT /2/webhooks/:webhook_id": 450,
+    "DELETE /2/webhooks/:webhook_id": 450,
+    "POST /2/webhooks/replay": 100,
+    "GET /2/account_activity/webhooks/:webhook_id/subscriptions/all/list": 50,
+    "POST /2/account_activity/webhooks/:webhook_id/subscriptions/all": 500,
+    "DELETE /2/account_activity/webhooks/:webhook_id/subscriptions/:user_id/all": 500,
+    "GET /2/activity/subscriptions": 500,
+    "POST /2/activity/subscriptions": 500,
+    "PUT /2/activity/subscriptions/:subscription_id": 500,
+    "DELETE /2/activity/subscriptions/:subscription_id": 500,
+}
+
+
+class _Refused(Exception):
+    """Raised inside a handler to answer with ``response`` (an X error) at once."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+
+@dataclass
+class FakeUser:
+    user_id: str
+    credentials: UserCredentials
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # APP, OAUTH1 or OAUTH2
+    user_id: str | None = None
+
+
+@dataclass
+class ReceivedRequest:
+    method: str
+    path: str
+    endpoint: str | None  # the route's key, e.g. "POST /2/activity/subscriptions"; None if unrouted
+    auth: str  # "app", "oauth1", "oauth2", "none" or "invalid"
+    user_id: str | None
+    body: bytes
+    query: dict[str, str]
+    status: int = 0
+
+    @property
+    def is_write(self) -> bool:
+        return self.method not in ("GET", "HEAD")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakeWebhook:
+    id: str
+    url: str
+    valid: bool
+    created_at: str
+
+
+@dataclass
+class ReplayJob:
+    job_id: str
+    webhook_id: str
+    from_date: str
+    to_date: str
+    created_at: str
+    state: str = "Running"
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    key: str
+    handler: Callable[..., httpx.Response]
+    auth: frozenset[str]
+    query: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Budget:
+    window_start: float
+    used: int = 0
+
+
+@dataclass
+class FakeX:
+    """The fake. Build one per test, register users, point an ``XApiClient`` at :meth:`transport`."""
+
+    consumer_key: str = "fake-consumer-key-0001"
+    consumer_secret: str = field(default_factory=lambda: "cs-" + secrets.token_urlsafe(24))
+    bearer_token: str = field(default_factory=lambda: "AAAA-app-bearer-" + secrets.token_urlsafe(24))
+    application_id: str = "29820954"
+    clock: Callable[[], float] = time.time
+
+    # knobs a test sets --------------------------------------------------------------------------
+    crc_passes: bool = True  # whether X's CRC against the webhook URL succeeds (create and PUT)
+    crc_failure_answer: str = "error"  # PUT when the CRC fails: "error" (CrcValidationFailed) or "valid_false"
+    aaa_success_status: int = 200  # 200 with JSON (docs) or 204 (official sample code)
+    xaa_create_shape: str = "nested"  # "nested" (data.subscription, OAS), "flat" or "list" (D-XQ examples)
+    xaa_update_shape: str = "nested"  # "nested" (OAS) or "flat" (D-XQ)
+    page_size: int = 100  # the most a GET /2/activity/subscriptions page holds, whatever max_results says
+    webhook_limit: int = 1  # Pay Per Use
+    aaa_subscription_limit: int = 3  # Pay Per Use: unique subscribed users, account-wide
+    xaa_subscription_limit: int = 1500  # self-serve
+    rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+
+    # state --------------------------------------------------------------------------------------
+    webhooks: dict[str, FakeWebhook] = field(default_factory=dict)
+    aaa_subscriptions: dict[str, list[str]] = field(default_factory=dict)  # webhook id -> user ids
+    xaa_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> X's JSON object
+    replay_jobs: dict[str, ReplayJob] = field(default_factory=dict)
+    users: dict[str, FakeUser] = field(default_factory=dict)
+    requests: list[ReceivedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1_900_000_000_000_000_001)
+        self._seen_nonces: set[tuple[str, str]] = set()
+        self._budgets: dict[tuple[str, Principal], _Budget] = {}
+        self._routes = self._route_table()
+
+    # --- test-side API ----------------------------------------------------------------------------
+
+    @property
+    def app(self) -> AppCredentials:
+        return AppCredentials(self.consumer_key, self.consumer_secret, self.bearer_token)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+    def client(self, app: AppCredentials | None = None) -> XApiClient:
+        return XApiClient(app or self.app, base_url=BASE_URL, transport=self.transport())
+
+    def register_oauth1_user(self, user_id: str) -> UserCredentials:
+        # X's OAuth 1.0a access tokens start with the user id.
+        credentials = UserCredentials.oauth1(
+            f"{user_id}-{secrets.token_urlsafe(18)}", secrets.token_urlsafe(24), user_id=user_id
+        )
+        self.users[credentials.access_token] = FakeUser(user_id, credentials)
+        return credentials
+
+    def register_oauth2_user(self, user_id: str) -> UserCredentials:
+        credentials = UserCredentials.oauth2(secrets.token_urlsafe(32), user_id=user_id)
+        self.users[credentials.access_token] = FakeUser(user_id, credentials)
+        return credentials
+
+    def revoke(self, user_id: str) -> None:
+        """The user revoked the app: every token of theirs stops working."""
+        for user in self.users.values():
+            if user.user_id == user_id:
+                user.revoked = True
+
+    def add_webhook(self, url: str, *, valid: bool = True) -> str:
+        webhook = FakeWebhook(self._new_id(), url, valid, self._iso_now())
+        self.webhooks[webhook.id] = webhook
+        self.aaa_subscriptions[webhook.id] = []
+        return webhook.id
+
+    def add_xaa_subscription(
+        self, event_type: str, filter: dict[str, str], *, tag: str | None = None, webhook_id: str | None = None
+    ) -> str:
+        subscription = {"subscription_id": self._new_id(), "event_type": canonical_xaa_type(event_type),
+                        "filter": dict(filter), "created_at": self._iso_now(), "updated_at": self._iso_now()}
+        if tag is not None:
+            subscription["tag"] = tag
+        if webhook_id is not None:
+            subscription["webhook_id"] = webhook_id
+        self.xaa_subscriptions[subscription["subscription_id"]] = subscription
+        return subscription["subscription_id"]
+
+    def complete_replay(self, job_id: str) -> None:
+        self.replay_jobs[job_id].state = "Complete"
+
+    @property
+    def write_requests(self) -> list[ReceivedRequest]:
+        return [r for r in self.requests if r.is_write]
+
+    # --- the transport ----------------------------------------------------------------------------
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        query = dict(request.url.params)
+        logged = ReceivedRequest(request.method, path, None, "none", None, request.content, query)
+        self.requests.append(logged)
+        response = self._handle(request, logged)
+        logged.status = response.status_code
+        return response
+
+    def _handle(self, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
+        try:
+            principal = self._authenticate(request)
+        except _Refused as refused:
+            logged.auth = "invalid" if "authorization" in request.headers else "none"
+            return refused.response
+        logged.auth, logged.user_id = principal.kind, principal.user_id
+
+        route, match = self._route(request.method, request.url.path)
+        if route is None:
+            return _problem(404, "Not Found Error", f"The requested resource {request.url.path} was not found.",
+                            "https://api.twitter.com/2/problems/resource-not-found")
+        logged.endpoint = route.key
+        if principal.kind not in route.auth:
+            return _unsupported_authentication(principal, route.auth)
+
+        headers, exhausted = self._spend_budget(route.key, principal)
+        if exhausted:
+            response = _problem(429, "Too Many Requests", "Too Many Requests")
+        else:
+            try:
+                unknown = sorted(set(logged.query) - route.query)
+                if unknown:
+                    raise _Refused(_invalid_request(
+                        f"The query parameter [{unknown[0]}] is not one of [{','.join(sorted(route.query))}]"))
+                response = route.handler(request, principal, **match.groupdict())
+            except _Refused as refused:
+                response = refused.response
+        response.headers.update(headers)
+        return response
+
+    # --- auth -------------------------------------------------------------------------------------
+
+    def _authenticate(self, request: httpx.Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Bearer "):
+            token = header[len("Bearer "):]
+            if secrets.compare_digest(token, self.bearer_token):
+                return Principal(APP)
+            user = self.users.get(token)
+            if user is None or user.credentials.kind != OAUTH2 or user.revoked:
+                raise _Refused(_unauthorized())
+            return Principal(OAUTH2, user.user_id)
+        if header.startswith("OAuth "):
+            return self._verify_oauth1(request, header)
+        raise _Refused(_unauthorized())
+
+    def _verify_oauth1(self, request: httpx.Request, header: str) -> Principal:
+        try:
+            oauth_params = {k: oauth1_utils.unescape(v) for k, v in oauth1_utils.parse_authorization_header(header)}
+        except ValueError:
+            raise _Refused(_unauthorized()) from None
+        required = {"oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_signature",
+                    "oauth_timestamp", "oauth_nonce"}
+        if not required <= oauth_params.keys() or oauth_params.get("oauth_version", "1.0") != "1.0":
+            raise _Refused(_unauthorized())
+        if oauth_params["oauth_consumer_key"] != self.consumer_key:
+            raise _Refused(_unauthorized())
+        if oauth_params["oauth_signature_method"] != "HMAC-SHA1":
+            raise _Refused(_unauthorized())
+        user = self.users.get(oauth_params["oauth_token"])
+        if user is None or user.credentials.kind != OAUTH1:
+            raise _Refused(_unauthorized())
+        try:
+            skew = abs(int(oauth_params["oauth_timestamp"]) - self.clock())
+        except ValueError:
+            raise _Refused(_unauthorized()) from None
+        nonce = (oauth_params["oauth_token"], oauth_params["oauth_nonce"])
+        if skew > OAUTH1_TIMESTAMP_TOLERANCE_SECONDS or nonce in self._seen_nonces:
+            raise _Refused(_unauthorized())
+
+        # The base string: method, URL without query, and the normalised query + oauth_* (+ form body)
+        # parameters. A JSON body is not part of it (RFC 5849 §3.4.1.3.1).
+        content_type = request.headers.get("content-type", "")
+        form_body = request.content.decode() if content_type.startswith("application/x-www-form-urlencoded") else None
+        collected = oauth1_signature.collect_parameters(
+            uri_query=request.url.query.decode(), body=form_body, headers={"Authorization": header},
+            exclude_oauth_signature=True,
+        )
+        base_string = oauth1_signature.signature_base_string(
+            request.method.upper(),
+            oauth1_signature.base_string_uri(str(request.url)),
+            oauth1_signature.normalize_parameters(collected),
+        )
+        secrets_holder = SimpleNamespace(
+            client_secret=self.consumer_secret, resource_owner_secret=user.credentials.access_token_secret
+        )
+        expected = oauth1_signature.sign_hmac_sha1_with_client(base_string, secrets_holder)
+        if not oauth1_signature.safe_string_equals(expected, oauth_params["oauth_signature"]):
+            raise _Refused(_unauthorized())
+        self._seen_nonces.add(nonce)
+        if user.revoked:
+            raise _Refused(_unauthorized())
+        return Principal(OAUTH1, user.user_id)
+
+    # --- rate limits ------------------------------------------------------------------------------
+
+    def _spend_budget(self, key: str, principal: Principal) -> tuple[dict[str, str], bool]:
+        limit = self.rate_limits.get(key)
+        if limit is None:
+            return {}, False
+        now = self.clock()
+        # Bearer calls share the app's budget; user-context calls have one per user.
+        budget = self._budgets.get((key, principal))
+        if budget is None or now >= budget.window_start + RATE_LIMIT_WINDOW_SECONDS:
+            budget = self._budgets[(key, principal)] = _Budget(window_start=now)
+        exhausted = budget.used >= limit
+        if not exhausted:
+            budget.used += 1
+        headers = {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(max(limit - budget.used, 0)),
+            "x-rate-limit-reset": str(int(budget.window_start + RATE_LIMIT_WINDOW_SECONDS)),
+        }
+        return headers, exhausted
+
+    def rate_limit_reset(self, key: str, principal_kind: str = APP, user_id: str | None = None) -> int:
+        """The ``x-rate-limit-reset`` X would send now for ``key`` (Unix seconds)."""
+        budget = self._budgets[(key, Principal(principal_kind, user_id))]
+        return int(budget.window_start + RATE_LIMIT_WINDOW_SECONDS)
+
+    # --- routing ----------------------------------------------------------------------------------
+
+    def _route_table(self) -> list[_Route]:
+        user = frozenset({OAUTH1, OAUTH2})
+        app = frozenset({APP})
+        any_auth = app | user
+        wid, uid, sid = r"(?P<webhook_id>[^/]+)", r"(?P<user_id>[^/]+)", r"(?P<subscription_id>[^/]+)"
+        table = [
+            # Docs: "All endpoints require OAuth2 App Only Bearer Token" (OAS would also take a user
+            # token for POST/PUT/DELETE; we hold the client to the docs).
+            ("GET", "/2/webhooks", "GET /2/webhooks", self._list_webhooks, app, {"webhook_config.fields"}),
+            ("POST", "/2/webhooks", "POST /2/webhooks", self._create_webhook, app, set()),
+            ("POST", "/2/webhooks/replay", "POST /2/webhooks/replay", self._create_replay, app, set()),
+            ("PUT", f"/2/webhooks/{wid}", "PUT /2/webhooks/:webhook_id", self._validate_webhook, app, set()),
+            ("DELETE", f"/2/webhooks/{wid}", "DELETE /2/webhooks/:webhook_id", self._delete_webhook, app, set()),
+            ("GET", f"/2/account_activity/webhooks/{wid}/subscriptions/all/list",
+             "GET /2/account_activity/webhooks/:webhook_id/subscriptions/all/list", self._aaa_list, app, set()),
+            ("POST", f"/2/account_activity/webhooks/{wid}/subscriptions/all",
+             "POST /2/account_activity/webhooks/:webhook_id/subscriptions/all", self._aaa_subscribe, user, set()),
+            ("DELETE", f"/2/account_activity/webhooks/{wid}/subscriptions/{uid}/all",
+             "DELETE /2/account_activity/webhooks/:webhook_id/subscriptions/:user_id/all",
+             self._aaa_unsubscribe, app, set()),
+            ("GET", "/2/activity/subscriptions", "GET /2/activity/subscriptions", self._xaa_list, any_auth,
+             {"max_results", "pagination_token"}),
+            ("POST", "/2/activity/subscriptions", "POST /2/activity/subscriptions", self._xaa_create, any_auth, set()),
+            ("PUT", f"/2/activity/subscriptions/{sid}", "PUT /2/activity/subscriptions/:subscription_id",
+             self._xaa_update, app, set()),
+            ("DELETE", f"/2/activity/subscriptions/{sid}", "DELETE /2/activity/subscriptions/:subscription_id",
+             self._xaa_delete, app, set()),
+        ]
+        return [
+            _Route(method, re.compile(f"^{pattern}$"), key, handler, frozenset(auth), frozenset(query))
+            for method, pattern, key, handler, auth, query in table
+        ]
+
+    def _route(self, method: str, path: str) -> tuple[_Route | None, re.Match[str] | None]:
+        for route in self._routes:
+            match = route.pattern.match(path)
+            if match and route.method == method:
+                return route, match
+        return None, None
+
+    # --- webhooks ---------------------------------------------------------------------------------
+
+    def _list_webhooks(self, request: httpx.Request, principal: Principal) -> httpx.Response:
+        fields = request.url.params.get("webhook_config.fields")
+        wanted = {"id", "url"}  # what an id-only request gets back (inference: v2 default fields)
+        if fields is not None:
+            asked = set(fields.split(","))
+            allowed = {"created_at", "id", "url", "valid"}
+            if not asked <= allowed:
+                raise _Refused(_invalid_request(f"The `webhook_config.fields` query parameter value "
+                                                f"[{sorted(asked - allowed)[0]}] is not one of {sorted(allowed)}"))
+            wanted |= asked
+        data = [{k: v for k, v in vars(w).items() if k in wanted} for w in self.webhooks.values()]
+        return _json(200, {"data": data, "meta": {"result_count": len(data)}})
+
+    def _create_webhook(self, request: httpx.Request, principal: Principal) -> httpx.Response:
+        body = _json_object(request, required={"url"}, optional=set())
+        url = body["url"]
+        if not isinstance(url, str) or not 1 <= len(url) <= 200:
+            raise _Refused(_invalid_request("url must be a string of 1 to 200 characters"))
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or parts.port is not None:
+            raise _Refused(_named_error(400, "UrlValidationFailed", "The URL must be https, with no port"))
+        if any(w.url == url for w in self.webhooks.values()):
+            raise _Refused(_named_error(400, "DuplicateUrlFailed", "A webhook with this URL already exists"))
+        if len(self.webhooks) >= self.webhook_limit:
+            raise _Refused(_named_error(403, "WebhookLimitExceeded", "The account has reached its webhook limit"))
+        if not self.crc_passes:  # X runs the CRC before creating anything
+            raise _Refused(_named_error(400, "CrcValidationFailed", "The webhook did not answer the CRC correctly"))
+        webhook_id = self.add_webhook(url)
+        return _json(200, {"data": vars(self.webhooks[webhook_id])})
+
+    def _validate_webhook(self, request: httpx.Request, principal: Principal, webhook_id: str) -> httpx.Response:
+        _no_body(request)
+        webhook = self._existing_webhook(webhook_id)
+        webhook.valid = self.crc_passes
+        if not webhook.valid and self.crc_failure_answer == "error":
+            raise _Refused(_named_error(400, "CrcValidationFailed", "The webhook did not answer the CRC correctly"))
+        return _json(200, {"data": {"valid": webhook.valid}})
+
+    def _delete_webhook(self, request: httpx.Request, principal: Principal, webhook_id: str) -> httpx.Response:
+        _no_body(request)
+        self._existing_webhook(webhook_id)
+        del self.webhooks[webhook_id]
+        self.aaa_subscriptions.pop(webhook_id, None)
+        return _json(200, {"data": {"deleted": True}})
+
+    def _create_replay(self, request: httpx.Request, principal: Principal) -> httpx.Response:
+        body = _json_object(request, required={"webhook_id", "from_date", "to_date"}, optional=set())
+        for name in ("from_date", "to_date"):
+            if not isinstance(body[name], str) or not re.fullmatch(r"[0-9]{12}", body[name]):
+                raise _Refused(_invalid_request(f"{name} must match ^[0-9]{{12}}$"))
+        webhook = self._existing_webhook(body["webhook_id"])
+        try:
+            start, end = (
+                datetime.strptime(body[name], "%Y%m%d%H%M").replace(tzinfo=UTC) for name in ("from_date", "to_date")
+            )
+        except ValueError:
+            raise _Refused(_invalid_request("from_date/to_date are not valid dates")) from None
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        if end > now or start > now or (now - start).total_seconds() > 24 * 3600 or end <= start:
+            raise _Refused(_named_error(400, "QueryParamInvalid",
+                                        "from_date must be within the last 24 hours and before to_date; "
+                                        "neither may be in the future"))
+        if any(j.webhook_id == webhook.id and j.state == "Running" for j in self.replay_jobs.values()):
+            raise _Refused(_named_error(409, "ReplayConflictError",
+                                        "A replay job is already in progress for the specified webhook"))
+        job = ReplayJob(self._new_id(), webhook.id, body["from_date"], body["to_date"], self._iso_now())
+        self.replay_jobs[job.job_id] = job
+        return _json(200, {"data": {"job_id": job.job_id, "created_at": job.created_at}})
+
+    def _existing_webhook(self, webhook_id: Any) -> FakeWebhook:
+        if not isinstance(webhook_id, str) or not _NUMERIC_ID.match(webhook_id):
+            raise _Refused(_invalid_request("webhook_id must match ^[0-9]{1,19}$"))
+        webhook = self.webhooks.get(webhook_id)
+        if webhook is None:
+            raise _Refused(_aaa_error(400, "WebhookIdInvalid", "The webhook id is not valid for this application"))
+        return webhook
+
+    # --- Account Activity -------------------------------------------------------------------------
+
+    def _aaa_list(self, request: httpx.Request, principal: Principal, webhook_id: str) -> httpx.Response:
+        webhook = self._existing_webhook(webhook_id)
+        return _json(200, {"data": {
+            "application_id": self.application_id, "webhook_id": webhook.id, "webhook_url": webhook.url,
+            "subscriptions": [{"user_id": u} for u in self.aaa_subscriptions[webhook.id]],
+        }})
+
+    def _aaa_subscribe(self, request: httpx.Request, principal: Principal, webhook_id: str) -> httpx.Response:
+        # OAS: a JSON body is required, and its schema is the empty object.
+        _json_object(request, required=set(), optional=set())
+        webhook = self._existing_webhook(webhook_id)
+        subscribed = self.aaa_subscriptions[webhook.id]
+        if principal.user_id in subscribed:
+            raise _Refused(_aaa_error(409, "DuplicateSubscriptionFailed", "Subscription already exists"))
+        everyone = {u for users in self.aaa_subscriptions.values() for u in users}
+        if principal.user_id not in everyone and len(everyone) >= self.aaa_subscription_limit:
+            raise _Refused(_aaa_error(403, "SubscriptionLimitExceeded", "The subscription limit has been reached"))
+        subscribed.append(principal.user_id)
+        return self._aaa_success(subscribed=True)
+
+    def _aaa_unsubscribe(
+        self, request: httpx.Request, principal: Principal, webhook_id: str, user_id: str
+    ) -> httpx.Response:
+        webhook = self._existing_webhook(webhook_id)
+        if not _NUMERIC_ID.match(user_id):
+            raise _Refused(_invalid_request("user_id must match ^[0-9]{1,19}$"))
+        subscribed = self.aaa_subscriptions[webhook.id]
+        if user_id not in subscribed:
+            raise _Refused(_aaa_error(404, "SubscriptionNotFound", "The user is not subscribed to this webhook"))
+        subscribed.remove(user_id)
+        return self._aaa_success(subscribed=False)
+
+    def _aaa_success(self, *, subscribed: bool) -> httpx.Response:
+        if self.aaa_success_status == 204:
+            return httpx.Response(204)
+        return _json(200, {"data": {"subscribed": subscribed}})
+
+    # --- X Activity API ---------------------------------------------------------------------------
+
+    def _xaa_list(self, request: httpx.Request, principal: Principal) -> httpx.Response:
+        params = request.url.params
+        max_results = params.get("max_results", "100")
+        if not max_results.isdigit() or not 1 <= int(max_results) <= 1000:
+            raise _Refused(_invalid_request("max_results must be between 1 and 1000"))
+        offset = 0
+        if "pagination_token" in params:
+            offset = _decode_page_token(params["pagination_token"])
+        everything = list(self.xaa_subscriptions.values())
+        page_size = min(int(max_results), self.page_size)
+        page = everything[offset:offset + page_size]
+        meta: dict[str, Any] = {"total_subscriptions": len(everything), "result_count": len(page)}
+        if offset + page_size < len(everything):
+            meta["next_token"] = _encode_page_token(offset + page_size)
+        return _json(200, {"data": page, "meta": meta})
+
+    def _xaa_create(self, request: httpx.Request, principal: Principal) -> httpx.Response:
+        body = _json_object(request, required={"event_type", "filter"}, optional={"tag", "webhook_id"})
+        event_type = body["event_type"]
+        if not isinstance(event_type, str) or event_type not in SUBSCRIBABLE_EVENT_TYPES:
+            raise _Refused(_invalid_request(f"event_type [{event_type}] is not one of the supported event types"))
+        event_type = canonical_xaa_type(event_type)
+        event_filter = _valid_filter(event_type, body["filter"])
+        if "tag" in body:
+            _valid_tag(body["tag"])
+        if "webhook_id" in body:
+            self._existing_webhook(body["webhook_id"])
+
+        if not _is_public(event_type):
+            if principal.kind == APP:
+                raise _Refused(_problem(
+                    403, "Unsupported Authentication",
+                    f"Authenticating with OAuth 2.0 Application-Only is forbidden for event_type {event_type}. "
+                    "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
+                    "https://api.twitter.com/2/problems/unsupported-authentication"))
+            # X says it of mute.*/block.*; we hold every private event to it: a user authorises their own.
+            if event_filter.get("user_id") != principal.user_id:
+                raise _Refused(_problem(403, "Forbidden", "filter.user_id must identify the authenticated user",
+                                        "https://api.twitter.com/2/problems/not-authorized-for-resource"))
+
+        identity = (event_type, json.dumps(event_filter, sort_keys=True), body.get("webhook_id"))
+        for existing in self.xaa_subscriptions.values():
+            if (existing["event_type"], json.dumps(existing["filter"], sort_keys=True),
+                    existing.get("webhook_id")) == identity:
+                raise _Refused(_named_error(
+                    409, "DuplicateSubscriptionFailed",
+                    "A subscription with this event_type, filter and webhook_id already exists"))
+        if len(self.xaa_subscriptions) >= self.xaa_subscription_limit:
+            raise _Refused(_named_error(403, "SubscriptionLimitExceeded",
+                                        "The application has reached its subscription limit"))
+
+        subscription_id = self.add_xaa_subscription(event_type, event_filter, tag=body.get("tag"),
+                                                    webhook_id=body.get("webhook_id"))
+        subscription = self.xaa_subscriptions[subscription_id]
+        total = {"total_subscriptions": len(self.xaa_subscriptions)}
+        if self.xaa_create_shape == "list":
+            return _json(200, {"data": [subscription], "meta": total})
+        if self.xaa_create_shape == "flat":
+            return _json(200, {"data": subscription, "meta": total})
+        return _json(200, {"data": {"subscription": subscription}, "meta": total})
+
+    def _xaa_update(self, request: httpx.Request, principal: Principal, subscription_id: str) -> httpx.Response:
+        body = _json_object(request, required=set(), optional={"tag", "webhook_id"})
+        if not body:
+            raise _Refused(_invalid_request("At least one of tag, webhook_id is required"))
+        subscription = self._existing_subscription(subscription_id)
+        if "tag" in body:
+            _valid_tag(body["tag"])
+        if "webhook_id" in body:
+            self._existing_webhook(body["webhook_id"])
+        subscription.update(body)
+        subscription["updated_at"] = self._iso_now()
+        total = len(self.xaa_subscriptions)
+        if self.xaa_update_shape == "flat":
+            return _json(200, {"data": subscription, "meta": {"total_subscriptions": total}})
+        return _json(200, {"data": {"subscription": subscription, "total_subscriptions": total}})
+
+    def _xaa_delete(self, request: httpx.Request, principal: Principal, subscription_id: str) -> httpx.Response:
+        _no_body(request)
+        self._existing_subscription(subscription_id)
+        del self.xaa_subscriptions[subscription_id]
+        return _json(200, {"data": {"deleted": True}, "meta": {"total_subscriptions": len(self.xaa_subscriptions)}})
+
+    def _existing_subscription(self, subscription_id: str) -> dict[str, Any]:
+        if not _NUMERIC_ID.match(subscription_id):
+            raise _Refused(_invalid_request("subscription_id must match ^[0-9]{1,19}$"))
+        subscription = self.xaa_subscriptions.get(subscription_id)
+        if subscription is None:
+            raise _Refused(_problem(
+                404, "Not Found Error", f"Could not find subscription with id: [{subscription_id}].",
+                "https://api.twitter.com/2/problems/resource-not-found"))
+        return subscription
+
+    # --- misc -------------------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return str(next(self._ids))
+
+    def _iso_now(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# --- request checks --------------------------------------------------------------------------------
+
+
+def _json_object(request: httpx.Request, *, required: set[str], optional: set[str]) -> dict[str, Any]:
+    """The JSON object body, refused as X's validator would (``additionalProperties: false``)."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise _Refused(_invalid_request("The request body must be JSON (Content-Type: application/json)"))
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        raise _Refused(_invalid_request("The request body is not valid JSON")) from None
+    if not isinstance(body, dict):
+        raise _Refused(_invalid_request("The request body must be a JSON object"))
+    unknown = sorted(body.keys() - required - optional)
+    if unknown:
+        raise _Refused(_invalid_request(f"[{unknown[0]}] is not a valid field in the request body"))
+    missing = sorted(required - body.keys())
+    if missing:
+        raise _Refused(_invalid_request(f"[{missing[0]}] is required in the request body"))
+    return body
+
+
+def _no_body(request: httpx.Request) -> None:
+    if request.content:
+        raise _Refused(_invalid_request("This endpoint takes no request body"))
+
+
+def _valid_filter(event_type: str, event_filter: Any) -> dict[str, str]:
+    if not isinstance(event_filter, dict):
+        raise _Refused(_invalid_request("filter must be an object"))
+    unknown = sorted(event_filter.keys() - {"user_id", "keyword", "direction"})
+    if unknown:
+        raise _Refused(_invalid_request(f"[{unknown[0]}] is not a valid filter field"))
+    if not all(isinstance(v, str) for v in event_filter.values()):
+        raise _Refused(_invalid_request("filter values must be strings"))
+    if "user_id" in event_filter and not _NUMERIC_ID.match(event_filter["user_id"]):
+        raise _Refused(_invalid_request("filter.user_id must match ^[0-9]{1,19}$"))
+    if "keyword" in event_filter and not 1 <= len(event_filter["keyword"]) <= 150:
+        raise _Refused(_invalid_request("filter.keyword must be 1 to 150 characters"))
+    if "direction" in event_filter:
+        if event_filter["direction"] not in ("inbound", "outbound"):
+            raise _Refused(_invalid_request("filter.direction must be one of [inbound, outbound]"))
+        if event_type.startswith(("mute.", "block.")):
+            raise _Refused(_invalid_request(f"filter.direction is not supported for {event_type}"))
+    # news.new filters on a keyword; every other event type on the user it concerns.
+    needed, refused = ("keyword", "user_id") if event_type == "news.new" else ("user_id", "keyword")
+    if needed not in event_filter:
+        raise _Refused(_invalid_request(f"filter.{needed} is required for {event_type}"))
+    if refused in event_filter:
+        raise _Refused(_invalid_request(f"filter.{refused} is not supported for {event_type}"))
+    return dict(event_filter)
+
+
+def _valid_tag(tag: Any) -> None:
+    if not isinstance(tag, str) or not 1 <= len(tag) <= 200:
+        raise _Refused(_invalid_request("tag must be a string of 1 to 200 characters"))
+
+
+def _is_public(event_type: str) -> bool:
+    return event_type in PUBLIC_EVENT_TYPES or event_type.startswith(PUBLIC_EVENT_PREFIXES)
+
+
+def _encode_page_token(offset: int) -> str:
+    # 15 bytes → 24 base32hex characters, no padding: satisfies X's "≥16 chars, base32hex".
+    return base64.b32hexencode(f"{offset:015d}".encode()).decode()
+
+
+def _decode_page_token(token: str) -> int:
+    try:
+        if not _BASE32HEX.match(token):
+            raise ValueError
+        return int(base64.b32hexdecode(token.upper()).decode())
+    except ValueError:
+        raise _Refused(_invalid_request("pagination_token is not valid")) from None
+
+
+# --- X-shaped answers -------------------------------------------------------------------------------
+
+
+def _json(status: int, body: Any) -> httpx.Response:
+    return httpx.Response(status, json=body)
+
+
+def _problem(status: int, title: str, detail: str, problem_type: str = "about:blank") -> httpx.Response:
+    return _json(status, {"title": title, "detail": detail, "type": problem_type, "status": status})
+
+
+def _unauthorized() -> httpx.Response:
+    return _problem(401, "Unauthorized", "Unauthorized")
+
+
+def _unsupported_authentication(principal: Principal, allowed: frozenset[str]) -> httpx.Response:
+    names = {APP: "OAuth 2.0 Application-Only", OAUTH1: "OAuth 1.0a User Context", OAUTH2: "OAuth 2.0 User Context"}
+    supported = ", ".join(names[kind] for kind in (OAUTH1, OAUTH2, APP) if kind in allowed)
+    return _problem(
+        403, "Unsupported Authentication",
+        f"Authenticating with {names[principal.kind]} is forbidden for this endpoint.  "
+        f"Supported authentication types are [{supported}].",
+        "https://api.twitter.com/2/problems/unsupported-authentication",
+    )
+
+
+def _invalid_request(message: str) -> httpx.Response:
+    return _json(400, {
+        "errors": [{"parameters": {}, "message": message}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    })
+
+
+def _aaa_error(status: int, code: str, text: str) -> httpx.Response:
+    # How AAA's named errors reach clients in the field: only errors[].message, "Code: text".
+    return _json(status, {"errors": [{"message": f"{code}: {text}"}]})
+
+
+def _named_error(status: int, code: str, text: str) -> httpx.Response:
+    return _json(status, {"title": code, "detail": text, "type": "about:blank", "status": status})
