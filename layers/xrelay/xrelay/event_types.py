@@ -7,6 +7,8 @@ and delivers but leaves out of that enum.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 XAA_EVENT_TYPES: frozenset[str] = frozenset(
     {
         # profile
@@ -97,3 +99,79 @@ def is_known_xaa_type(name: str) -> bool:
 
 def is_private_content(event_type: str) -> bool:
     return event_type.startswith(PRIVATE_CONTENT_PREFIXES)
+
+
+# --- Subscribing (``xrelay subscriptions apply``): per-type facts about XAA subscriptions ---------
+# Keyed by names in XAA_EVENT_TYPES (never a second list of types): each table names only the
+# exceptions, so a type added above gets the defaults below (filter {user_id}, no direction, needs
+# user context) until someone documents otherwise here. Source: x-api.md §6.1 and §6.2.
+
+# Every key X's subscription filter schema has (OAS): which of them a type takes is below.
+XAA_FILTER_KEYS: tuple[str, ...] = ("user_id", "keyword", "direction")
+
+
+class FilterKeys(NamedTuple):
+    required: frozenset[str]
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return self.required | self.optional
+
+
+DEFAULT_FILTER_KEYS = FilterKeys(frozenset({"user_id"}))
+
+# CONFLICT on which types take ``direction`` (x-api.md §6.1): D-XI documents it for like.create,
+# BOOK (Apr 2026) for follow.follow/follow.unfollow only. We accept it wherever any source documents
+# it: rejecting a filter X takes would make that subscription impossible to declare, while a wrong
+# acceptance only costs a clear error from X at create time. D-CL's sent/received "scope" for DM
+# and chat events is not the OAS vocabulary and is already split by type (dm.sent/dm.received).
+# mute.* and block.* are actor-only and documented as not supporting it.
+_USER_WITH_DIRECTION = FilterKeys(frozenset({"user_id"}), frozenset({"direction"}))
+XAA_FILTER_KEYS_BY_TYPE: dict[str, FilterKeys] = {
+    "like.create": _USER_WITH_DIRECTION,
+    "follow.follow": _USER_WITH_DIRECTION,
+    "follow.unfollow": _USER_WITH_DIRECTION,
+    "news.new": FilterKeys(frozenset({"keyword"})),  # Grok news by keyword: there is no user
+    "oauth.revoke": FilterKeys(frozenset()),  # D-XI: "Filters: none"
+}
+
+# Delivered but not subscribable, with the reason shown to whoever declares one. oauth.revoke
+# (x-api.md §6.2, §10 q9): X documents it with no filter and leaves it out of the subscription
+# API's event_type enum, and its delivery example carries ``filter: {}`` and no tag, i.e. no
+# subscription behind it. Declaring it would make ``apply`` POST what X's published schema rejects
+# on every run; if X adds it to the enum, delete it here and it becomes valid with an empty filter.
+XAA_UNSUBSCRIBABLE: dict[str, str] = {
+    "oauth.revoke": "X documents oauth.revoke with no filter and its subscription API does not accept it "
+    "(not in the OpenAPI event_type enum): revocations are delivered to the app without a subscription",
+}
+
+# Public events: an app-only Bearer token may create the subscription (OAS POST description and
+# D-XI: profile updates, post.create, post.delete, broadcast.start/end). Everything else is private
+# and needs the filtered user's context (like.*, dm.*, chat.*, mute.*, block.*, broadcast.chat,
+# post.mention/reply/quote/repost.create). Types neither source classifies (follow.*, spaces.*,
+# news.new) count as private: X accepts user context for every type, so asking for it never fails.
+XAA_PUBLIC_PREFIXES: tuple[str, ...] = ("profile.update.",)
+XAA_PUBLIC_EVENT_TYPES: frozenset[str] = frozenset({"post.create", "post.delete", "broadcast.start", "broadcast.end"})
+
+
+def xaa_filter_keys(event_type: str) -> FilterKeys:
+    """The filter keys ``event_type`` requires and the ones it may also take."""
+    return XAA_FILTER_KEYS_BY_TYPE.get(canonical_xaa_type(event_type), DEFAULT_FILTER_KEYS)
+
+
+def is_subscribable(event_type: str) -> bool:
+    canonical = canonical_xaa_type(event_type)
+    return canonical in XAA_EVENT_TYPES and canonical not in XAA_UNSUBSCRIBABLE
+
+
+def subscribable_xaa_types() -> list[str]:
+    """Canonical names a subscription may use, sorted (for error messages and docs)."""
+    return sorted(name for name in XAA_EVENT_TYPES if name not in XAA_UNSUBSCRIBABLE)
+
+
+def needs_user_context(event_type: str) -> bool:
+    """True when creating the subscription needs the user's OAuth context (a private event);
+    False when the app's Bearer token is enough. Unknown types count as private (see above)."""
+    canonical = canonical_xaa_type(event_type)
+    return not (canonical in XAA_PUBLIC_EVENT_TYPES or canonical.startswith(XAA_PUBLIC_PREFIXES))
