@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--until", type=_utc, help="ISO 8601 UTC (default: now)")
     e.set_defaults(func=cmd_events_republish)
 
+    p = sub.add_parser("subscriptions", help="the desired state of X's side (webhook, AAA and XAA subscriptions)")
+    ssub = p.add_subparsers(dest="subscriptions_command", required=True)
+    s = ssub.add_parser("apply", help="validate a desired-state YAML file and store it for the reconcile")
+    s.add_argument("file", type=Path)
+    s.set_defaults(func=cmd_subscriptions_apply)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record")
     p.set_defaults(func=cmd_schema)
 
@@ -281,6 +287,29 @@ def cmd_events_republish(args: argparse.Namespace) -> int:
                 sqs.delete_message(QueueUrl=failures_url, ReceiptHandle=batch.receipt_handle)
     print(f"{batches} failed batches handled, {failed} still failing")
     return 1 if failed else 0
+
+
+def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from .desired import DesiredStateError, load_desired
+
+    try:
+        desired = load_desired(args.file.read_text(), source=str(args.file))
+    except OSError as exc:
+        print(f"xrelay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except DesiredStateError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    for warning in desired.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _, state = _stores(args.stack_name)
+    state.put_desired(desired.to_json(), str(args.file), datetime.now(UTC))
+    print(f"desired state stored for stack {args.stack_name!r}: webhook {desired.webhook.url}, "
+          f"{len(desired.account_activity)} AAA users, {len(desired.activity)} XAA subscriptions, "
+          f"prune {'on' if desired.prune else 'off (report only)'}")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

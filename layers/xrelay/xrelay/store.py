@@ -32,7 +32,7 @@ MAX_RECORD_BYTES = 380_000
 # A quarantined delivery's compressed body is split into items of at most this many bytes, so
 # a delivery of any size API Gateway accepts (10 MB) is kept whole.
 QUARANTINE_PART_BYTES = 350_000
-QUARANTINE, QUARANTINE_PART, USER = "quarantine", "quarantine-part", "user"
+QUARANTINE, QUARANTINE_PART, USER, DESIRED = "quarantine", "quarantine-part", "user", "desired"
 
 
 class StoreUnavailable(Exception):
@@ -269,6 +269,18 @@ class StateStore:
             for item in page.get("Items", []):
                 out[item["sk"]["S"]] = {k: v["S"] for k, v in item.items() if k not in ("pk", "sk") and "S" in v}
         return out
+
+    # -- the desired state of X's side (`xrelay subscriptions apply`), read by the reconcile
+    def put_desired(self, state_json: str, source: str, applied_at: datetime) -> None:
+        self.ddb.put_item(TableName=self.table, Item={
+            "pk": {"S": DESIRED}, "sk": {"S": "current"}, "state": {"S": state_json},
+            "source": {"S": source[:500]}, "applied_at": {"S": iso(applied_at)}})
+
+    def desired(self) -> dict[str, str] | None:
+        """{state (JSON), source, applied_at} of the last apply, or None before the first."""
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": DESIRED}, "sk": {"S": "current"}},
+                                 ConsistentRead=True).get("Item")
+        return {k: item[k]["S"] for k in ("state", "source", "applied_at")} if item else None
 
     # -- control messages (replay_job_status): recorded once per job and state
     def record_control(self, message: ControlMessage) -> bool:
