@@ -73,6 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("file", type=Path)
     s.set_defaults(func=cmd_subscriptions_apply)
 
+    p = sub.add_parser("users", help="users' authorisations of the app (kept in Secrets Manager)")
+    usub = p.add_subparsers(dest="users_command", required=True)
+    u = usub.add_parser("authorize", help="store a user's OAuth 1.0a token pair or OAuth 2.0 tokens")
+    u.add_argument("user_id")
+    u.add_argument("--access-token", help="OAuth 1.0a access token")
+    u.add_argument("--access-token-secret", help="OAuth 1.0a access token secret")
+    u.add_argument("--oauth2-token", help="OAuth 2.0 user access token")
+    u.add_argument("--refresh-token", help="OAuth 2.0 refresh token (offline.access), used before expiry")
+    u.add_argument("--expires-in", type=int, default=7200, help="seconds the OAuth 2.0 token is valid (X: 7200)")
+    u.set_defaults(func=cmd_users_authorize)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record")
     p.set_defaults(func=cmd_schema)
 
@@ -309,6 +320,36 @@ def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
     print(f"desired state stored for stack {args.stack_name!r}: webhook {desired.webhook.url}, "
           f"{len(desired.account_activity)} AAA users, {len(desired.activity)} XAA subscriptions, "
           f"prune {'on' if desired.prune else 'off (report only)'}")
+    return 0
+
+
+def cmd_users_authorize(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from .users import StoredUser, UserCredentialStore
+    from .xapi import UserCredentials
+
+    oauth1 = args.access_token or args.access_token_secret
+    if bool(oauth1) == bool(args.oauth2_token):
+        print("xrelay: give either --access-token and --access-token-secret (OAuth 1.0a) "
+              "or --oauth2-token [--refresh-token] (OAuth 2.0)", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    try:
+        if oauth1:
+            creds = UserCredentials.oauth1(args.access_token or "", args.access_token_secret or "")
+            user = StoredUser(args.user_id, creds)
+        else:
+            user = StoredUser(args.user_id, UserCredentials.oauth2(args.oauth2_token), args.refresh_token,
+                              now + timedelta(seconds=args.expires_in))
+        _, state = _stores(args.stack_name)
+        UserCredentialStore(args.stack_name).put(user)
+    except ValueError as exc:  # never echoes a token: the messages name fields, not values
+        print(f"xrelay: {exc}", file=sys.stderr)
+        return 2
+    state.mark_authorized(args.user_id, now)
+    print(f"user {args.user_id} authorised ({user.credentials.kind}); stored in Secrets Manager as "
+          f"xrelay/{args.stack_name}/users/{args.user_id}")
     return 0
 
 
