@@ -1,6 +1,7 @@
 """`xrelay users authorize`: credentials to Secrets Manager, status to the state table, nothing echoed."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,7 +27,8 @@ def test_oauth2_tokens_keep_their_refresh_token_and_expiry(stack):
                  "--expires-in", "60"]) == 0
     stored = UserCredentialStore("xrelay").get("2244994945")
     assert (stored.credentials.kind, stored.refresh_token) == ("oauth2", "rt-2")
-    assert stored.expires_at is not None
+    left = stored.expires_at - datetime.now(UTC)  # what the reconcile will compare to refresh in time
+    assert timedelta(seconds=50) < left <= timedelta(seconds=60)
 
 
 def test_authorising_again_replaces_the_credentials_and_clears_a_revocation(stack, capsys):

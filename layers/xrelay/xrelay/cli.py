@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     group = e.add_mutually_exclusive_group(required=True)
     group.add_argument("--from-failures", action="store_true",
                        help="the windows of the batches in the publisher's failure queue (deleted once republished)")
-    group.add_argument("--since", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z (with --until)")
+    group.add_argument("--since", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
     e.add_argument("--until", type=_utc, help="ISO 8601 UTC (default: now)")
     e.set_defaults(func=cmd_events_republish)
 
@@ -265,7 +265,7 @@ def cmd_events_republish(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from .aws import client
-    from .repair import failed_batch, republish
+    from .repair import republish, republish_failed_batches
     from .stack import Stack
 
     events, _ = _stores(args.stack_name)
@@ -276,27 +276,15 @@ def cmd_events_republish(args: argparse.Namespace) -> int:
         result = republish(events, sqs, queue, args.since, args.until or datetime.now(UTC), log)
         print(f"{result.found} stored events in the window, {result.published} republished, {result.failed} failed")
         return 1 if result.failed else 0
-    failures_url = stack.queue_url("PublishFailuresQueue")
-    batches = failed = 0
-    while True:
-        messages = sqs.receive_message(QueueUrl=failures_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                       VisibilityTimeout=300).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            batch = failed_batch(message)
-            if batch is None:
-                print("skipped a message that is not a stream batch failure (left in the queue)")
-                continue
-            result = republish(events, sqs, queue, batch.since, batch.until, log)
-            batches += 1
-            print(f"batch of {batch.size} ({batch.since:%Y-%m-%dT%H:%M:%SZ} .. {batch.until:%H:%M:%SZ}): "
-                  f"{result.found} stored events, {result.published} republished, {result.failed} failed")
-            if result.failed:
-                failed += 1  # stays in the failure queue: visible again in 5 minutes, try again then
-            else:
-                sqs.delete_message(QueueUrl=failures_url, ReceiptHandle=batch.receipt_handle)
-    print(f"{batches} failed batches handled, {failed} still failing")
+    handled = failed = 0
+    for batch, result in republish_failed_batches(events, sqs, queue, stack.queue_url("PublishFailuresQueue"), log):
+        if batch is None:
+            print("skipped a message that is not a stream batch failure (left in the queue)")
+            continue
+        handled, failed = handled + 1, failed + bool(result.failed)
+        print(f"batch of {batch.size} ({batch.since:%Y-%m-%dT%H:%M:%SZ} .. {batch.until:%H:%M:%SZ}): "
+              f"{result.found} stored events, {result.published} republished, {result.failed} failed")
+    print(f"{handled} failed batches handled, {failed} still failing")
     return 1 if failed else 0
 
 
@@ -326,7 +314,7 @@ def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
 def cmd_users_authorize(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from .users import StoredUser, UserCredentialStore
+    from .users import StoredUser, UserCredentialStore, secret_prefix
     from .xapi import UserCredentials
 
     oauth1 = args.access_token or args.access_token_secret
@@ -349,7 +337,7 @@ def cmd_users_authorize(args: argparse.Namespace) -> int:
         return 2
     state.mark_authorized(args.user_id, now)
     print(f"user {args.user_id} authorised ({user.credentials.kind}); stored in Secrets Manager as "
-          f"xrelay/{args.stack_name}/users/{args.user_id}")
+          f"{secret_prefix(args.stack_name)}{args.user_id}")
     return 0
 
 

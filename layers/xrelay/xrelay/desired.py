@@ -13,7 +13,6 @@ imports it, so the models here load inside a Lambda (the state is stored as JSON
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import event_types
 
-USER_ID_RE = re.compile(r"^[0-9]{1,19}$")  # OAS: user and webhook ids
 DIRECTIONS = ("inbound", "outbound")
 TAG_MAX = 200  # OAS: tag 1-200 chars
 KEYWORD_MAX = 150  # OAS: keyword 1-150 chars
@@ -55,7 +53,7 @@ def _suggest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str:
 
 
 def user_id_problem(value: str) -> str | None:
-    if USER_ID_RE.fullmatch(value):
+    if event_types.is_x_id(value):
         return None
     return f"user_id {value!r} is not a user id (1-19 digits, as a quoted string)"
 

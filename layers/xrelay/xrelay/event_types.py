@@ -2,12 +2,21 @@
 
 This is the one place that lists X's event types (the reconcile validates subscriptions
 against it too). Source: X API v2 OpenAPI 2.167 enum, plus ``oauth.revoke`` which X documents
-and delivers but leaves out of that enum.
+and delivers but leaves out of that enum. It also holds the shape of X's identifiers.
 """
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
+
+# X's user, webhook and subscription ids (OpenAPI pattern ^[0-9]{1,19}$), always as strings.
+_X_ID = re.compile(r"[0-9]{1,19}")
+
+
+def is_x_id(value: object) -> bool:
+    return isinstance(value, str) and _X_ID.fullmatch(value) is not None
+
 
 XAA_EVENT_TYPES: frozenset[str] = frozenset(
     {

@@ -124,7 +124,6 @@ class Intake:
             body_out["errors"] = errors
         return Response(200, body_out)
 
-
     def _record_revocation(self, record: EventRecord) -> None:
         applied = self.state.record_revocation(record.user_id, record.occurred_at or record.received_at,
                                                record.event_key)

@@ -10,6 +10,7 @@ twice (the rest of a batch that partly succeeded): they dedupe on ``event_key`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from .store import EventStore
 
 # Stream arrival times are approximate and received_at is stamped just before the write: widen.
 WINDOW_MARGIN = timedelta(minutes=1)
+# A batch being republished stays hidden from other runs this long; if it fails, it is retried after.
+RETRY_AFTER_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,27 @@ def republish(store: EventStore, sqs: Any, queue_url: str, since: datetime, unti
     keyed = [(r.event_key, r) for r in records]
     result = send_records(keyed, [k for k, _ in keyed], sqs, queue_url, store.table, log)
     return RepublishResult(found=len(records), published=result.published, failed=len(result.failed_sequences))
+
+
+def republish_failed_batches(store: EventStore, sqs: Any, queue_url: str, failures_url: str,
+                             log: Any) -> Iterator[tuple[FailedBatch | None, RepublishResult | None]]:
+    """Republish the window of every batch in the publisher's failure queue, one at a time.
+
+    A batch's message is deleted only when all its events went out; otherwise it reappears after
+    RETRY_AFTER_SECONDS for the next run. Yields (batch, result) as it goes, and (None, None) for
+    a message that is not a stream batch failure (left in the queue for a person to look at).
+    """
+    while True:
+        messages = sqs.receive_message(QueueUrl=failures_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=RETRY_AFTER_SECONDS).get("Messages", [])
+        if not messages:
+            return
+        for message in messages:
+            batch = failed_batch(message)
+            if batch is None:
+                yield None, None
+                continue
+            result = republish(store, sqs, queue_url, batch.since, batch.until, log)
+            if not result.failed:
+                sqs.delete_message(QueueUrl=failures_url, ReceiptHandle=batch.receipt_handle)
+            yield batch, result

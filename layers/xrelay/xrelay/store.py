@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +41,21 @@ class StoreUnavailable(Exception):
 
 class RecordTooLarge(ValueError):
     """An event whose compressed record exceeds DynamoDB's item limit."""
+
+
+def conditional_write(write: Callable[[], Any], table: str) -> bool:
+    """Run a conditional DynamoDB write: True if applied, False if its condition failed.
+
+    Any other failure (throttling, outage, permissions, validation) is :class:`StoreUnavailable`,
+    which the caller turns into a 5xx so that X retries.
+    """
+    try:
+        write()
+        return True
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise StoreUnavailable(f"write to {table} failed: {error_code(exc) or type(exc).__name__}") from exc
 
 
 def iso(dt: datetime) -> str:
@@ -91,14 +106,9 @@ class EventStore:
         Raises :class:`RecordTooLarge` (the caller quarantines the delivery: retrying cannot help)
         or :class:`StoreUnavailable` (answer 5xx: a retry may succeed).
         """
-        item = event_item(record, self.retention_days)  # outside the try: too large is not "unavailable"
-        try:
-            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-            return True
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise StoreUnavailable(f"PutItem on {self.table} failed: {error_code(exc) or type(exc).__name__}") from exc
+        item = event_item(record, self.retention_days)  # before the write: too large is not "unavailable"
+        return conditional_write(lambda: self.ddb.put_item(
+            TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"), self.table)
 
     def get(self, event_key: str) -> EventRecord | None:
         item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": event_key}}, ConsistentRead=True).get("Item")
@@ -160,13 +170,7 @@ class StateStore:
     def _put(self, item: dict[str, Any], once: bool = True) -> bool:
         """PutItem; with ``once``, only if the item is new (False when it already exists)."""
         condition = {"ConditionExpression": "attribute_not_exists(sk)"} if once else {}
-        try:
-            self.ddb.put_item(TableName=self.table, Item=item, **condition)
-            return True
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise StoreUnavailable(f"PutItem on {self.table} failed: {error_code(exc) or type(exc).__name__}") from exc
+        return conditional_write(lambda: self.ddb.put_item(TableName=self.table, Item=item, **condition), self.table)
 
     # -- quarantine: signed deliveries xrelay could not (fully) normalise, kept raw for reprocessing
     def quarantine(self, delivery_id: str, raw_body: bytes, reason: str, received_at: datetime) -> bool:
@@ -238,20 +242,13 @@ class StateStore:
         is older than the latest authorisation: a replay must not undo a fresh authorisation.
         """
         when = iso(revoked_at)
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key={"pk": {"S": USER}, "sk": {"S": user_id}},
-                UpdateExpression="SET #s = :revoked, revoked_at = :t, revoke_event = :k, updated_at = :now",
-                ConditionExpression="attribute_not_exists(authorized_at) OR authorized_at < :t",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":t": {"S": when}, ":k": {"S": event_key},
-                                           ":now": {"S": iso(datetime.now(UTC))}})
-            return True
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise StoreUnavailable(f"UpdateItem on {self.table} failed: {error_code(exc) or type(exc).__name__}") \
-                from exc
+        return conditional_write(lambda: self.ddb.update_item(
+            TableName=self.table, Key={"pk": {"S": USER}, "sk": {"S": user_id}},
+            UpdateExpression="SET #s = :revoked, revoked_at = :t, revoke_event = :k, updated_at = :now",
+            ConditionExpression="attribute_not_exists(authorized_at) OR authorized_at < :t",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":t": {"S": when}, ":k": {"S": event_key},
+                                       ":now": {"S": iso(datetime.now(UTC))}}), self.table)
 
     def mark_authorized(self, user_id: str, at: datetime) -> None:
         self.ddb.update_item(

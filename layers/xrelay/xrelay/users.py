@@ -13,15 +13,13 @@ revocation received by intake must win over credentials that are still stored.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .aws import client, error_code
+from .event_types import is_x_id
 from .xapi import UserCredentials
-
-USER_ID = re.compile(r"[0-9]{1,19}")
 
 
 def secret_prefix(stack_name: str) -> str:
@@ -42,7 +40,7 @@ class UserCredentialStore:
         self.sm = secretsmanager or client("secretsmanager")
 
     def _name(self, user_id: str) -> str:
-        if not USER_ID.fullmatch(user_id):
+        if not is_x_id(user_id):
             raise ValueError(f"user id must be 1-19 digits, got {user_id!r}")
         return self.prefix + user_id
 

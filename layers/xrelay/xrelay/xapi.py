@@ -35,12 +35,13 @@ import httpx
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
 from oauthlib.oauth1 import Client as OAuth1Signer
 
+from .event_types import is_x_id
+
 DEFAULT_BASE_URL = "https://api.x.com"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # X's own maximum page size for GET /2/activity/subscriptions: fewest calls against its 500/15 min budget.
 MAX_XAA_PAGE_SIZE = 1000
 
-_NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")  # webhook, user and subscription ids (X's OpenAPI pattern)
 _REPLAY_DATE = re.compile(r"^[0-9]{12}$")  # YYYYMMDDHHMM, UTC
 _REDACTED = "<redacted>"
 
@@ -531,7 +532,7 @@ def replay_date(value: datetime | str) -> str:
 
 def _numeric_id(value: str, name: str) -> str:
     # X's ids are digits; checking here also keeps anything else from being spliced into a URL path.
-    if not isinstance(value, str) or not _NUMERIC_ID.match(value):
+    if not is_x_id(value):
         raise ValueError(f"{name} must be 1-19 digits")
     return value
 
