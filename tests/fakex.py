@@ -10,7 +10,12 @@ subscriptions per webhook, XAA subscriptions and replay jobs. It checks requests
 * request shapes: unknown query parameters and body keys are refused, ids, tags, filters and
   event types are validated as X's OpenAPI describes them;
 * conflicts and limits: duplicates, subscription/webhook limits, one replay job at a time, and
-  per-endpoint rate-limit budgets answered with 429 and ``x-rate-limit-*`` headers.
+  per-endpoint rate-limit budgets answered with 429 and ``x-rate-limit-*`` headers;
+* OAuth 2.0 user tokens: they expire (``expires_in`` seconds of ``clock``), and
+  ``POST /2/oauth2/token`` refreshes them (refresh grant only) as X does: a strict form body,
+  client auth (HTTP Basic for a confidential client, ``client_id`` in the body for a public one,
+  i.e. when ``client_secret`` is ""), rotation (a spent refresh token is refused, the access token
+  it replaced stops working), and OAuth error bodies (``error``/``error_description``).
 
 Error bodies copy X's shapes: v2 problems (``title``/``type``/``detail``/``status``) for auth and
 validation, ``errors[].message = "Code: text"`` for AAA's named errors (as X sends them in the
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from oauthlib.oauth1.rfc5849 import signature as oauth1_signature
@@ -45,6 +50,10 @@ from xrelay.xapi import AppCredentials, UserCredentials, XApiClient
 BASE_URL = "https://api.x.com"
 RATE_LIMIT_WINDOW_SECONDS = 15 * 60
 OAUTH1_TIMESTAMP_TOLERANCE_SECONDS = 300
+TOKEN_PATH = "/2/oauth2/token"
+TOKEN_ENDPOINT = "POST /2/oauth2/token"
+OAUTH2_TOKEN_SECONDS = 7200  # X: an OAuth 2.0 user access token lasts two hours
+OAUTH2_SCOPE = "tweet.read users.read offline.access"  # offline.access: X issues a refresh token
 
 # Subscribable event types: the OpenAPI enum, i.e. event_types.py without ``oauth.revoke`` (X
 # documents and delivers it but leaves it out of the enum the endpoint validates against).
@@ -62,9 +71,11 @@ _BASE32HEX = re.compile(r"^[0-9A-Va-v]{16,}$")
 APP = "app"  # principal kinds
 OAUTH1 = "oauth1"
 OAUTH2 = "oauth2"
+CLIENT = "client"  # the app's OAuth 2.0 client, at the token endpoint only
 
 # The documented budgets per 15 minutes (per app for the bearer token, per user for user context).
-# X does not document AAA v2 limits; these are the v1.1 enterprise ones.
+# X does not document AAA v2 limits; these are the v1.1 enterprise ones. Nor does it document one for
+# POST /2/oauth2/token: none by default, a test may set one (TOKEN_ENDPOINT).
 DEFAULT_RATE_LIMITS = {
     "GET /2/webhooks": 450,
     "POST /2/webhooks": 450,
@@ -93,6 +104,17 @@ class FakeUser:
     user_id: str
     credentials: UserCredentials
     revoked: bool = False
+    expires_at: float | None = None  # OAuth 2.0: in ``clock`` seconds; OAuth 1.0a tokens do not expire
+
+
+@dataclass
+class RefreshGrant:
+    """One refresh token: single use, and spending it retires ``user``'s access token (issued with it)."""
+
+    user: FakeUser
+    scope: str
+    expires_in: int
+    used: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,9 @@ class ReceivedRequest:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode(), keep_blank_values=True))
 
 
 @dataclass
@@ -161,6 +186,9 @@ class FakeX:
     consumer_key: str = "fake-consumer-key-0001"
     consumer_secret: str = field(default_factory=lambda: "cs-" + secrets.token_urlsafe(24))
     bearer_token: str = field(default_factory=lambda: "AAAA-app-bearer-" + secrets.token_urlsafe(24))
+    # The app's OAuth 2.0 client; an empty client_secret makes it a public client.
+    client_id: str = field(default_factory=lambda: "fake-client-" + secrets.token_urlsafe(12))
+    client_secret: str = field(default_factory=lambda: "ocs-" + secrets.token_urlsafe(32))
     application_id: str = "29820954"
     clock: Callable[[], float] = time.time
 
@@ -181,7 +209,8 @@ class FakeX:
     aaa_subscriptions: dict[str, list[str]] = field(default_factory=dict)  # webhook id -> user ids
     xaa_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> X's JSON object
     replay_jobs: dict[str, ReplayJob] = field(default_factory=dict)
-    users: dict[str, FakeUser] = field(default_factory=dict)
+    users: dict[str, FakeUser] = field(default_factory=dict)  # access token -> user
+    refresh_grants: dict[str, RefreshGrant] = field(default_factory=dict)  # refresh token -> grant
     requests: list[ReceivedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -194,7 +223,8 @@ class FakeX:
 
     @property
     def app(self) -> AppCredentials:
-        return AppCredentials(self.consumer_key, self.consumer_secret, self.bearer_token)
+        return AppCredentials(self.consumer_key, self.consumer_secret, self.bearer_token, self.client_id,
+                              self.client_secret)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self)
@@ -210,10 +240,21 @@ class FakeX:
         self.users[credentials.access_token] = FakeUser(user_id, credentials)
         return credentials
 
-    def register_oauth2_user(self, user_id: str) -> UserCredentials:
-        credentials = UserCredentials.oauth2(secrets.token_urlsafe(32), user_id=user_id)
-        self.users[credentials.access_token] = FakeUser(user_id, credentials)
-        return credentials
+    def register_oauth2_user(
+        self, user_id: str, *, expires_in: int = OAUTH2_TOKEN_SECONDS, offline: bool = True
+    ) -> UserCredentials:
+        """A user's OAuth 2.0 access token, valid for ``expires_in`` seconds of ``clock``.
+
+        With ``offline`` (the ``offline.access`` scope) X also issues a refresh token: :meth:`refresh_token_of`.
+        """
+        scope = OAUTH2_SCOPE if offline else OAUTH2_SCOPE.replace(" offline.access", "")
+        return self._issue_oauth2(user_id, expires_in, scope)[0]
+
+    def refresh_token_of(self, user_id: str) -> str | None:
+        """The user's live refresh token (the latest issued, not yet spent), if any."""
+        live = [token for token, grant in self.refresh_grants.items()
+                if grant.user.user_id == user_id and not grant.used]
+        return live[-1] if live else None
 
     def revoke(self, user_id: str) -> None:
         """The user revoked the app: every token of theirs stops working."""
@@ -246,6 +287,17 @@ class FakeX:
     def write_requests(self) -> list[ReceivedRequest]:
         return [r for r in self.requests if r.is_write]
 
+    def _issue_oauth2(self, user_id: str, expires_in: int, scope: str) -> tuple[UserCredentials, str | None]:
+        """A new access token, and a refresh token with ``offline.access``."""
+        credentials = UserCredentials.oauth2(secrets.token_urlsafe(32), user_id=user_id)
+        user = FakeUser(user_id, credentials, expires_at=self.clock() + expires_in)
+        self.users[credentials.access_token] = user
+        if "offline.access" not in scope.split():
+            return credentials, None
+        refresh_token = secrets.token_urlsafe(40)
+        self.refresh_grants[refresh_token] = RefreshGrant(user, scope, expires_in)
+        return credentials, refresh_token
+
     # --- the transport ----------------------------------------------------------------------------
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -258,6 +310,8 @@ class FakeX:
         return response
 
     def _handle(self, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
+        if request.method == "POST" and request.url.path == TOKEN_PATH:  # OAuth's own auth and error shapes
+            return self._token(request, logged)
         try:
             principal = self._authenticate(request)
         except _Refused as refused:
@@ -297,7 +351,7 @@ class FakeX:
             if secrets.compare_digest(token, self.bearer_token):
                 return Principal(APP)
             user = self.users.get(token)
-            if user is None or user.credentials.kind != OAUTH2 or user.revoked:
+            if user is None or user.credentials.kind != OAUTH2 or user.revoked or self._expired(user):
                 raise _Refused(_unauthorized())
             return Principal(OAUTH2, user.user_id)
         if header.startswith("OAuth "):
@@ -351,6 +405,79 @@ class FakeX:
         if user.revoked:
             raise _Refused(_unauthorized())
         return Principal(OAUTH1, user.user_id)
+
+    def _expired(self, user: FakeUser) -> bool:
+        return user.expires_at is not None and self.clock() >= user.expires_at
+
+    # --- OAuth 2.0 token endpoint (refresh grant) --------------------------------------------------
+
+    def _token(self, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
+        logged.endpoint = TOKEN_ENDPOINT
+        try:
+            form = _token_form(request)
+            try:
+                self._authenticate_client(request, form)
+            except _Refused:
+                logged.auth = "invalid" if "authorization" in request.headers or "client_id" in form else "none"
+                raise
+            logged.auth = CLIENT
+            headers, exhausted = self._spend_budget(TOKEN_ENDPOINT, Principal(CLIENT))
+            if exhausted:
+                response = _problem(429, "Too Many Requests", "Too Many Requests")
+            else:
+                try:
+                    response = self._refresh(form, logged)
+                except _Refused as refused:
+                    response = refused.response
+            response.headers.update(headers)
+            return response
+        except _Refused as refused:
+            return refused.response
+
+    def _authenticate_client(self, request: httpx.Request, form: dict[str, str]) -> None:
+        """HTTP Basic for a confidential client; a public client (no secret) names itself with client_id."""
+        header = request.headers.get("authorization")
+        if header is not None:
+            scheme, _, credential = header.partition(" ")
+            try:
+                client_id, colon, client_secret = base64.b64decode(credential, validate=True).decode().partition(":")
+            except ValueError:  # not base64, or not UTF-8
+                raise _Refused(_missing_client_auth()) from None
+            valid = (scheme.lower() == "basic" and colon and self.client_secret
+                     and secrets.compare_digest(client_id.encode(), self.client_id.encode())
+                     and secrets.compare_digest(client_secret.encode(), self.client_secret.encode()))
+            if not valid or form.get("client_id", client_id) != client_id:
+                raise _Refused(_missing_client_auth())
+            return
+        if self.client_secret:  # a confidential client must authenticate
+            raise _Refused(_missing_client_auth())
+        if "client_id" not in form:
+            raise _Refused(_oauth_error(400, "invalid_request", "Missing required parameter [client_id]."))
+        if form["client_id"] != self.client_id:
+            raise _Refused(_missing_client_auth())
+
+    def _refresh(self, form: dict[str, str], logged: ReceivedRequest) -> httpx.Response:
+        unknown = sorted(form.keys() - {"grant_type", "refresh_token", "client_id"})
+        if unknown:
+            raise _Refused(_oauth_error(400, "invalid_request", f"Unexpected parameter [{unknown[0]}]."))
+        for name in ("grant_type", "refresh_token"):
+            if not form.get(name):
+                raise _Refused(_oauth_error(400, "invalid_request", f"Missing required parameter [{name}]."))
+        if form["grant_type"] != "refresh_token":  # the only grant this fake implements
+            raise _Refused(_oauth_error(400, "unsupported_grant_type", "Only grant_type=refresh_token is supported."))
+        grant = self.refresh_grants.get(form["refresh_token"])
+        if grant is None or grant.used or grant.user.revoked:
+            raise _Refused(_oauth_error(400, "invalid_request", "Value passed for the token was invalid."))
+        # Rotation: the refresh token is spent and the access token it was issued with stops working.
+        grant.used = True
+        self.users.pop(grant.user.credentials.access_token, None)
+        credentials, refresh_token = self._issue_oauth2(grant.user.user_id, grant.expires_in, grant.scope)
+        logged.user_id = grant.user.user_id
+        body = {"token_type": "bearer", "expires_in": grant.expires_in, "access_token": credentials.access_token,
+                "scope": grant.scope}
+        if refresh_token is not None:
+            body["refresh_token"] = refresh_token
+        return httpx.Response(200, json=body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     # --- rate limits ------------------------------------------------------------------------------
 
@@ -664,6 +791,23 @@ def _json_object(request: httpx.Request, *, required: set[str], optional: set[st
     return body
 
 
+def _token_form(request: httpx.Request) -> dict[str, str]:
+    """The token endpoint's form body: form-encoded, no query, no parameter twice (RFC 6749 §3.2)."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise _Refused(_oauth_error(400, "invalid_request",
+                                    "The request body must be application/x-www-form-urlencoded."))
+    if request.url.query:
+        raise _Refused(_oauth_error(400, "invalid_request", "Parameters must be sent in the request body."))
+    try:
+        pairs = parse_qsl(request.content.decode("ascii"), keep_blank_values=True, strict_parsing=bool(request.content))
+    except ValueError:  # not ASCII, or not key=value pairs
+        raise _Refused(_oauth_error(400, "invalid_request", "The request body is not a valid form.")) from None
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise _Refused(_oauth_error(400, "invalid_request", "A parameter was sent more than once."))
+    return form
+
+
 def _no_body(request: httpx.Request) -> None:
     if request.content:
         raise _Refused(_invalid_request("This endpoint takes no request body"))
@@ -742,6 +886,16 @@ def _unsupported_authentication(principal: Principal, allowed: frozenset[str]) -
         f"Supported authentication types are [{supported}].",
         "https://api.twitter.com/2/problems/unsupported-authentication",
     )
+
+
+def _oauth_error(status: int, error: str, description: str) -> httpx.Response:
+    # The token endpoint answers as OAuth does (RFC 6749 §5.2), not with v2 problems.
+    return _json(status, {"error": error, "error_description": description})
+
+
+def _missing_client_auth() -> httpx.Response:
+    # What X answers a token request without valid client credentials.
+    return _oauth_error(401, "unauthorized_client", "Missing valid authorization header")
 
 
 def _invalid_request(message: str) -> httpx.Response:

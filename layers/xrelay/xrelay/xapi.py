@@ -10,7 +10,10 @@ Auth, per endpoint, as X documents it:
 * app-only bearer token: everything except the calls below;
 * the subscribed user's context (OAuth 1.0a, or an OAuth 2.0 user token) to subscribe a user to
   AAA; to create an XAA subscription to a private event type, the caller passes that user's
-  credentials (public event types work with the app's bearer token).
+  credentials (public event types work with the app's bearer token);
+* the app's OAuth 2.0 client (HTTP Basic ``client_id:client_secret`` for a confidential client,
+  ``client_id`` in the form body for a public one) to refresh a user's OAuth 2.0 token at
+  ``POST /2/oauth2/token``, whose answers and errors are OAuth's (RFC 6749 §5), not v2 problems.
 
 OAuth 1.0a requests are signed with oauthlib over the exact URL httpx sends (query included).
 JSON bodies are not part of the OAuth 1.0a signature base string (RFC 5849 §3.4.1.3.1 takes only
@@ -23,13 +26,15 @@ exception message.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER
@@ -44,6 +49,8 @@ MAX_XAA_PAGE_SIZE = 1000
 
 _REPLAY_DATE = re.compile(r"^[0-9]{12}$")  # YYYYMMDDHHMM, UTC
 _REDACTED = "<redacted>"
+_SECONDS = re.compile(r"^[0-9]{1,10}$")
+_OAUTH_ERROR = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # snake_case in practice (invalid_grant)
 
 
 class Endpoint(StrEnum):
@@ -61,6 +68,7 @@ class Endpoint(StrEnum):
     XAA_CREATE = "POST /2/activity/subscriptions"
     XAA_UPDATE = "PUT /2/activity/subscriptions/:subscription_id"
     XAA_DELETE = "DELETE /2/activity/subscriptions/:subscription_id"
+    OAUTH2_TOKEN = "POST /2/oauth2/token"
 
     @property
     def method(self) -> str:
@@ -78,17 +86,25 @@ class Endpoint(StrEnum):
 
 @dataclass(frozen=True)
 class AppCredentials:
-    """The X app's keys. The consumer key/secret sign OAuth 1.0a requests; the bearer token is app-only auth."""
+    """The X app's keys. The consumer key/secret sign OAuth 1.0a requests; the bearer token is app-only auth.
+
+    ``client_id``/``client_secret`` are the app's OAuth 2.0 client, needed only to refresh users'
+    OAuth 2.0 tokens: a confidential client has both, a public client only the id.
+    """
 
     consumer_key: str
     consumer_secret: str
     bearer_token: str
+    client_id: str = ""
+    client_secret: str = ""
 
     def __repr__(self) -> str:  # never print secret material, even in a traceback
-        return "AppCredentials(consumer_key=<redacted>, consumer_secret=<redacted>, bearer_token=<redacted>)"
+        return ("AppCredentials(consumer_key=<redacted>, consumer_secret=<redacted>, bearer_token=<redacted>, "
+                "client_id=<redacted>, client_secret=<redacted>)")
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(secret for secret in (self.consumer_key, self.consumer_secret, self.bearer_token) if secret)
+        values = (self.consumer_key, self.consumer_secret, self.bearer_token, self.client_id, self.client_secret)
+        return tuple(secret for secret in values if secret)
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,27 @@ class UserCredentials:
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(secret for secret in (self.access_token, self.access_token_secret) if secret)
+
+
+@dataclass(frozen=True)
+class OAuth2Token:
+    """What X's token endpoint hands back for a refresh. ``refresh_token`` is None without ``offline.access``.
+
+    X rotates refresh tokens: the one that was spent to get this is dead, so persist this one at once.
+    """
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+    scope: str | None = None
+
+    def __repr__(self) -> str:
+        refresh = "<redacted>" if self.refresh_token else None
+        return (f"OAuth2Token(access_token=<redacted>, refresh_token={refresh}, expires_at={self.expires_at!r}, "
+                f"scope={self.scope!r})")
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(secret for secret in (self.access_token, self.refresh_token) if secret)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -215,9 +252,11 @@ class XApiError(Exception):
     """X answered with an error (or not at all: see :class:`XApiTransportError`).
 
     ``code`` is a short CamelCase name (one of :data:`KNOWN_ERROR_CODES` when X used one, else
-    derived from the problem type or title, else ``HTTP<status>``); ``title``/``type``/``detail``
-    are X's own problem fields when present, ``messages`` its ``errors[].message`` list (where X
-    says which parameter was wrong).
+    derived from the problem type or title, else ``HTTP<status>``), or, from the OAuth 2.0 token
+    endpoint, OAuth's own snake_case ``error`` (``invalid_request``, ``unauthorized_client``);
+    ``title``/``type``/``detail`` are X's own problem fields when present (``detail`` falls back
+    to OAuth's ``error_description``), ``messages`` its ``errors[].message`` list (where X says
+    which parameter was wrong).
     """
 
     def __init__(
@@ -440,6 +479,30 @@ class XApiClient:
         body = self._call(Endpoint.XAA_DELETE, path_ids={"subscription_id": subscription_id})
         _require_flag(Endpoint.XAA_DELETE, body, "deleted", True)
 
+    # OAuth 2.0 user tokens ------------------------------------------------------------------------
+
+    def refresh_oauth2_token(self, refresh_token: str, *, now: datetime | None = None) -> OAuth2Token:
+        """Trade a user's refresh token for a new access token (and, X rotating them, a new refresh token).
+
+        The refresh token passed in is spent once X has answered: store the returned one before doing
+        anything else. X refuses a used, revoked or unknown refresh token with 400 ``invalid_request``
+        and bad client credentials with 401 ``unauthorized_client``; either comes back as an
+        :class:`XApiError` whose ``code`` is X's OAuth ``error``. ``expires_at`` counts ``expires_in``
+        from ``now`` (default: the time of the request, so it errs early).
+        """
+        if not refresh_token:
+            raise ValueError("refresh_token is empty")
+        if not self._app.client_id:
+            raise ValueError("refreshing an OAuth 2.0 token needs AppCredentials.client_id")
+        if now is not None and now.tzinfo is None:
+            raise ValueError("now must be a timezone-aware datetime")
+        now = now or datetime.now(UTC)
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if not self._app.client_secret:  # a public client names itself in the body; a confidential one in Basic
+            form["client_id"] = self._app.client_id
+        body = self._call(Endpoint.OAUTH2_TOKEN, form_body=form, client_auth=True, redact=(refresh_token,))
+        return _oauth2_token(body, now)
+
     # plumbing ------------------------------------------------------------------------------------
 
     def _call(
@@ -449,19 +512,39 @@ class XApiClient:
         path_ids: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        form_body: Mapping[str, str] | None = None,
         user: UserCredentials | None = None,
+        client_auth: bool = False,
+        redact: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """One request, no retries. The parsed JSON body of a 2xx answer ({} for 204/empty)."""
+        """One request, no retries. The parsed JSON body of a 2xx answer ({} for 204/empty).
+
+        Auth is the user's context when ``user`` is given, the app's OAuth 2.0 client with
+        ``client_auth`` (the token endpoint), else the app's bearer token. ``redact``: more secret
+        values (beyond the credentials in use) to keep out of an error.
+        """
+        if json_body is not None and form_body is not None:
+            raise ValueError("a request has one body: JSON or form")
+        if form_body is not None and not client_auth:
+            # OAuth 1.0a would have to sign form parameters; only the token endpoint takes a form.
+            raise ValueError("form bodies are only sent to the OAuth 2.0 token endpoint")
         headers: dict[str, str] = {"Accept": "application/json"}
         content: bytes | None = None
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
+        elif form_body is not None:
+            content = urlencode(form_body).encode("ascii")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         request = self._http.build_request(
             endpoint.method, endpoint.path(**(path_ids or {})), params=params, content=content, headers=headers
         )
-        request.headers["Authorization"] = self._authorization(request, user)
-        secrets = self._app.secrets() + (user.secrets() if user else ())
+        authorization = self._client_authorization() if client_auth else self._authorization(request, user)
+        if authorization is not None:
+            request.headers["Authorization"] = authorization
+            if client_auth:  # the Basic credential is the client secret, merely base64-encoded
+                redact += (authorization.split(" ", 1)[1],)
+        secrets = self._app.secrets() + (user.secrets() if user else ()) + redact
 
         try:
             response = self._http.send(request)
@@ -505,6 +588,13 @@ class XApiClient:
         # JSON body, which OAuth 1.0a leaves out; the request keeps its body untouched.
         _, signed_headers, _ = signer.sign(str(request.url), http_method=request.method, body=None, headers={})
         return signed_headers["Authorization"]
+
+    def _client_authorization(self) -> str | None:
+        """HTTP Basic ``client_id:client_secret`` for a confidential client (as X documents it); None if public."""
+        if not self._app.client_secret:
+            return None
+        pair = f"{self._app.client_id}:{self._app.client_secret}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
 
     def _record_rate_limit(self, endpoint: Endpoint, response: httpx.Response) -> None:
         limit = _int_header(response, "x-rate-limit-limit")
@@ -562,6 +652,26 @@ def _parse_subscriptions(endpoint: Endpoint, data: Any) -> list[XaaSubscription]
     return subscriptions
 
 
+def _oauth2_token(body: Mapping[str, Any], now: datetime) -> OAuth2Token:
+    """The token endpoint's answer (RFC 6749 §5.1). Messages name fields, never values: they are tokens."""
+    endpoint = Endpoint.OAUTH2_TOKEN
+    access_token, refresh_token = body.get("access_token"), body.get("refresh_token")
+    if not isinstance(access_token, str) or not access_token:
+        raise _unexpected(endpoint, "no access_token in the response")
+    if str(body.get("token_type", "bearer")).lower() != "bearer":
+        raise _unexpected(endpoint, "token_type is not bearer")
+    if refresh_token is not None and (not isinstance(refresh_token, str) or not refresh_token):
+        raise _unexpected(endpoint, "refresh_token is not a token")
+    expires_in = body.get("expires_in")
+    if expires_in is None:
+        expires_at = None
+    elif isinstance(expires_in, int | str) and not isinstance(expires_in, bool) and _SECONDS.match(str(expires_in)):
+        expires_at = now + timedelta(seconds=int(expires_in))
+    else:
+        raise _unexpected(endpoint, "expires_in is not a number of seconds")
+    return OAuth2Token(access_token, refresh_token, expires_at, _optional_str(body.get("scope")))
+
+
 def _require_flag(endpoint: Endpoint, body: Mapping[str, Any], name: str, expected: bool) -> None:
     """Accept 204/empty and ``{"data":{name: expected}}``; an explicit other value is an error."""
     data = body.get("data")
@@ -594,12 +704,16 @@ def _camel(text: str) -> str:
 def error_code(status: int, body: Any) -> str:
     """A short name for X's error, found tolerantly in the shapes X uses.
 
-    Order: a known X error name anywhere in the body; a ``Name: text`` prefix in errors[].message;
+    Order: OAuth's ``error`` as is (the token endpoint: ``invalid_request``, ``unauthorized_client``…);
+    a known X error name anywhere in the body; a ``Name: text`` prefix in errors[].message;
     the problem ``type`` URL's last segment (``…/problems/invalid-request`` → ``InvalidRequest``);
     the title (``Too Many Requests`` → ``TooManyRequests``); else ``HTTP<status>``.
     """
     if not isinstance(body, Mapping):
         return f"HTTP{status}"
+    oauth_error = body.get("error")  # RFC 6749 §5.2; v2 endpoints say ``errors`` (plural), never this
+    if isinstance(oauth_error, str) and _OAUTH_ERROR.match(oauth_error):
+        return oauth_error
     problems = [p for p in _as_list(body.get("errors")) if isinstance(p, Mapping)]
     texts = [str(p[key]) for p in problems for key in ("message", "title", "type", "detail") if p.get(key)]
     texts += [str(body[key]) for key in ("title", "type", "detail") if body.get(key)]
@@ -640,6 +754,7 @@ def _error_from_response(
             title = title or _optional_str(problems[0].get("title"))
             type_ = type_ or _optional_str(problems[0].get("type"))
             detail = detail or _optional_str(problems[0].get("detail"))
+        detail = detail or _optional_str(body.get("error_description"))  # the token endpoint's OAuth error
     elif response.content:
         detail = response.text[:200]  # not JSON (a proxy's HTML page, say): a little context
     title, type_, detail = (_redact(value, secrets) for value in (title, type_, detail))
@@ -678,6 +793,7 @@ __all__ = [
     "KNOWN_ERROR_CODES",
     "AppCredentials",
     "Endpoint",
+    "OAuth2Token",
     "RateLimit",
     "RateLimited",
     "UserCredentials",
