@@ -178,7 +178,7 @@ def lambda_env(function: str) -> dict[str, str]:
         "EVENTS_TABLE": "xrelay-EventsTable-BENCH",
         "STATE_TABLE": "xrelay-StateTable-BENCH",
         "EVENTS_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/xrelay-EventsQueue-BENCH",
-        "CONSUMER_SECRET_ARN": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:xrelay/x-consumer-secret-AbCdEf",
+        "X_APP_SECRET_ARN": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:xrelay/x-app-AbCdEf",
         "RETENTION_DAYS": str(RETENTION_DAYS),
         "SECRET_CACHE_SECONDS": "300",
         "XRELAY_TRACING": "false",

@@ -28,7 +28,9 @@ os.environ.update(
     AWS_ENDPOINT_URL_DYNAMODB_STREAMS="https://streams.dynamodb.us-east-1.amazonaws.com",
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
-os.environ.pop("X_CONSUMER_SECRET", None)
+for _name in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_BEARER_TOKEN", "X_CLIENT_ID", "X_CLIENT_SECRET",
+              "X_API_BASE_URL"):  # the local stack seeds the app secret and X's URL from these
+    os.environ.pop(_name, None)
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -35,7 +35,7 @@ def test_token_that_could_be_a_body_is_refused_not_signed(stack):
 
 
 def test_crc_answers_with_the_current_secret_during_rotation(stack):
-    arn = stack.environment("CrcFunction")["CONSUMER_SECRET_ARN"]
+    arn = stack.environment("CrcFunction")["X_APP_SECRET_ARN"]
     client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(
         {"consumer_secret": "new-secret", "previous_consumer_secret": DEV_CONSUMER_SECRET}))
     from aws_lambda_powertools.utilities.parameters import clear_caches
@@ -66,7 +66,7 @@ def test_secret_is_read_once_per_warm_function(stack):
 
 
 def test_secrets_manager_failure_is_503_so_x_retries(stack):
-    arn = stack.environment("CrcFunction")["CONSUMER_SECRET_ARN"]
+    arn = stack.environment("CrcFunction")["X_APP_SECRET_ARN"]
     client("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     from aws_lambda_powertools.utilities.parameters import clear_caches
 

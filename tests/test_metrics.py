@@ -61,7 +61,7 @@ def test_crc_secret_failure_is_a_secret_failure_not_a_refused_token(stack, capsy
 
     from xrelay.aws import client
 
-    client("secretsmanager").delete_secret(SecretId=stack.environment("CrcFunction")["CONSUMER_SECRET_ARN"],
+    client("secretsmanager").delete_secret(SecretId=stack.environment("CrcFunction")["X_APP_SECRET_ARN"],
                                            ForceDeleteWithoutRecovery=True)
     clear_caches()
     assert crc(stack, "crc_token=abc")[0] == 503

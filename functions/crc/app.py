@@ -16,7 +16,7 @@ metrics = make_metrics("crc")
 
 
 def _secrets():
-    return load_consumer_secrets(SETTINGS.consumer_secret_arn, SETTINGS.secret_cache_seconds)
+    return load_consumer_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds)
 
 
 @metrics.log_metrics

@@ -15,7 +15,7 @@ tracer = make_tracer("intake")
 intake = Intake(
     events=EventStore(SETTINGS.events_table, SETTINGS.retention_days),
     state=StateStore(SETTINGS.state_table),
-    load_secrets=lambda: load_consumer_secrets(SETTINGS.consumer_secret_arn, SETTINGS.secret_cache_seconds),
+    load_secrets=lambda: load_consumer_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds),
     log=logger,
     metrics=metrics,
 )

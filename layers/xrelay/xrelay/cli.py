@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     s = ssub.add_parser("apply", help="validate a desired-state YAML file and store it for the reconcile")
     s.add_argument("file", type=Path)
     s.set_defaults(func=cmd_subscriptions_apply)
+    s = ssub.add_parser("status", help="desired vs. X's actual state, and what the next reconcile will do")
+    s.set_defaults(func=cmd_subscriptions_status)
 
     p = sub.add_parser("users", help="users' authorisations of the app (kept in Secrets Manager)")
     usub = p.add_subparsers(dest="users_command", required=True)
@@ -104,7 +106,7 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from .local import LocalStack, consumer_secret_from_env, use_local_aws
+    from .local import LocalStack, app_secret_name, app_secret_summary, use_local_aws
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     endpoint = f"http://{args.host}:{args.aws_port}"
@@ -117,13 +119,17 @@ def cmd_local(args: argparse.Namespace) -> int:
     for thread in stack.stream_pollers(stop):
         thread.start()
     http = stack.http_server(args.host, args.port)
-    secret, is_default = consumer_secret_from_env()
     url = f"http://{args.host}:{args.port}/webhook"
+    secret_lines = "\n".join(f"    {line}" for line in app_secret_summary())
+    x_api = os.environ.get("X_API_BASE_URL")
+    x_api = (f"{x_api} (from X_API_BASE_URL)" if x_api else
+             f"{stack.parameters().get('XApiBaseUrl')} (XApiBaseUrl's default; set X_API_BASE_URL to change it)")
     print(f"""xrelay local stack {args.stack_name!r} is up.
   webhook URL       {url}   (GET ?crc_token=... for the CRC, POST for deliveries)
   emulated AWS      {endpoint}   (moto; export AWS_ENDPOINT_URL={endpoint} for other commands)
-  consumer secret   {'the development default ' + repr(secret) + ' (set X_CONSUMER_SECRET to change it)'
-                      if is_default else 'from X_CONSUMER_SECRET'}
+  X API             {x_api}
+  X app secret      {app_secret_name(args.stack_name)!r} (`xrelay send` signs with its consumer_secret)
+{secret_lines}
 Try it:
   curl '{url}?crc_token=test-token'
   .venv/bin/xrelay send events/deliveries/xaa_post_create.json --url {url}
@@ -308,6 +314,54 @@ def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
     print(f"desired state stored for stack {args.stack_name!r}: webhook {desired.webhook.url}, "
           f"{len(desired.account_activity)} AAA users, {len(desired.activity)} XAA subscriptions, "
           f"prune {'on' if desired.prune else 'off (report only)'}")
+    return 0
+
+
+def _stack_settings(stack_name: str):
+    """Settings for a run from this machine: the stack's resources and Parameters, found by name."""
+    from .config import Settings
+    from .stack import Stack
+
+    _aws_env()
+    stack = Stack(stack_name)
+    params = stack.parameters()
+    return Settings.from_env({
+        "STATE_TABLE": stack.physical("StateTable"),
+        "X_APP_SECRET_ARN": params.get("XAppSecretArn", ""),
+        # X_API_BASE_URL wins, as for the functions in local runs (a fake X, a proxy).
+        "X_API_BASE_URL": os.environ.get("X_API_BASE_URL") or params.get("XApiBaseUrl") or "https://api.x.com",
+        "STACK_NAME": stack_name,
+        "SECRET_CACHE_SECONDS": "0",
+    })
+
+
+def cmd_subscriptions_status(args: argparse.Namespace) -> int:
+    from .reconcile import rows_for_status, run_for_stack
+    from .store import StateStore
+
+    settings = _stack_settings(args.stack_name)
+    state = StateStore(settings.state_table)
+    applied = state.desired()
+    run = run_for_stack(settings, dry_run=True)
+    if run.idle or run.error:
+        print(f"xrelay: {run.idle or run.error}", file=sys.stderr)
+        return 2 if run.idle else 1
+    desired, report, obs = run.desired, run.report, run.observation
+    print(f"desired state of stack {args.stack_name!r}: applied {applied['applied_at']} from {applied['source']}; "
+          f"prune {'on' if desired.prune else 'off (extras are only reported)'}")
+    _table(("WHAT", "DESIRED", "ACTUAL (X)", "NEXT RECONCILE"),
+           [(r.what, r.desired, r.actual, r.next) for r in rows_for_status(report.plan, obs)])
+    the_plan = report.plan
+    print(f"\n{len(the_plan.actions)} change(s) planned, drift {the_plan.drift}"
+          + (f"; needs authorization: {', '.join(sorted(the_plan.needs_authorization))}"
+             if the_plan.needs_authorization else "")
+          + (f"; revoked: {', '.join(sorted(the_plan.revoked))}" if the_plan.revoked else ""))
+    if obs.errors:
+        print("could not read: " + "; ".join(obs.errors))
+    outages = state.webhook_outages()
+    if outages:
+        last = outages[-1]
+        print(f"webhook outages recorded: {len(outages)}; last from {last['from']} to {last.get('to', 'now (open)')}")
     return 0
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # The replay API reaches 24 hours back; keeping events 2 days is the floor that lets a replay
 # of the oldest recoverable minute still find (and skip) what was already stored.
 MIN_RETENTION_DAYS = 2
+# Kept equal to xapi.DEFAULT_BASE_URL without importing it: xapi imports httpx, the CRC must not.
+DEFAULT_X_API_BASE_URL = "https://api.x.com"
+DEFAULT_STACK_NAME = "xrelay"
 
 
 @dataclass(frozen=True)
@@ -21,9 +24,11 @@ class Settings:
     events_table: str
     state_table: str
     events_queue_url: str
-    consumer_secret_arn: str
+    app_secret_arn: str
     retention_days: int
     secret_cache_seconds: int
+    x_api_base_url: str = DEFAULT_X_API_BASE_URL
+    stack_name: str = DEFAULT_STACK_NAME
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -36,7 +41,9 @@ class Settings:
             events_table=env.get("EVENTS_TABLE", ""),
             state_table=env.get("STATE_TABLE", ""),
             events_queue_url=env.get("EVENTS_QUEUE_URL", ""),
-            consumer_secret_arn=env.get("CONSUMER_SECRET_ARN", ""),
+            app_secret_arn=env.get("X_APP_SECRET_ARN", ""),
             retention_days=retention,
             secret_cache_seconds=int(env.get("SECRET_CACHE_SECONDS", "300")),
+            x_api_base_url=env.get("X_API_BASE_URL") or DEFAULT_X_API_BASE_URL,
+            stack_name=env.get("STACK_NAME") or DEFAULT_STACK_NAME,
         )

@@ -3,8 +3,11 @@
 * AWS is moto in server mode (``--aws-port``); the tables and queues are created by submitting
   the resources of ``template.yaml`` that moto's CloudFormation supports as a stack, so the
   template stays the only list of them.
-* Secrets are seeded from the environment (``X_CONSUMER_SECRET``, or a printed development
-  default).
+* The X app secret (``<stack>/x-app``, the ``XAppSecretArn`` Parameter) is seeded from the
+  environment: ``X_CONSUMER_KEY``, ``X_CONSUMER_SECRET``, ``X_BEARER_TOKEN`` (a printed
+  development default for each one unset) and the optional ``X_CLIENT_ID``, ``X_CLIENT_SECRET``.
+  ``X_API_BASE_URL``, when set, replaces the ``XApiBaseUrl`` Parameter in the functions'
+  environment (a fake or a proxy of X).
 * The template's HTTP routes are served on ``--port`` by the real handlers, called with API
   Gateway HTTP API (payload 2.0) events.
 * What runs asynchronously in AWS runs here too: each DynamoDB-stream trigger is polled and its
@@ -38,6 +41,18 @@ from .aws import client
 from .stack import Stack
 
 DEV_CONSUMER_SECRET = "xrelay-local-development-secret"
+DEV_CONSUMER_KEY = "xrelay-local-development-consumer-key"
+DEV_BEARER_TOKEN = "xrelay-local-development-bearer-token"
+# The local X app secret's fields: (environment variable, field, development default; None: optional).
+APP_SECRET_ENV: tuple[tuple[str, str, str | None], ...] = (
+    ("X_CONSUMER_KEY", "consumer_key", DEV_CONSUMER_KEY),
+    ("X_CONSUMER_SECRET", "consumer_secret", DEV_CONSUMER_SECRET),
+    ("X_BEARER_TOKEN", "bearer_token", DEV_BEARER_TOKEN),
+    ("X_CLIENT_ID", "client_id", None),
+    ("X_CLIENT_SECRET", "client_secret", None),
+)
+# Variables of this process's environment that replace a function's template value in local runs.
+LOCAL_ENV_OVERRIDES = ("X_API_BASE_URL",)
 LOCAL_RESOURCE_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
 REGION = "us-east-1"
 
@@ -55,8 +70,42 @@ def use_local_aws(endpoint: str) -> None:
 
 
 def consumer_secret_from_env() -> tuple[str, bool]:
+    """The consumer secret local deliveries are signed with, and whether it is the development default."""
     value = os.environ.get("X_CONSUMER_SECRET")
     return (value, False) if value else (DEV_CONSUMER_SECRET, True)
+
+
+def app_secret_from_env() -> tuple[dict[str, str], list[str]]:
+    """The local X app secret's JSON object, and the variables whose development default it holds.
+
+    Optional fields (``client_id``, ``client_secret``) are present only when their variable is set.
+    """
+    value: dict[str, str] = {}
+    defaulted: list[str] = []
+    for variable, name, default in APP_SECRET_ENV:
+        if os.environ.get(variable):
+            value[name] = os.environ[variable]
+        elif default is not None:
+            value[name] = default
+            defaulted.append(variable)
+    return value, defaulted
+
+
+def app_secret_summary() -> list[str]:
+    """One line per field of the local app secret: where it comes from (values only for defaults)."""
+    lines = []
+    for variable, name, default in APP_SECRET_ENV:
+        if os.environ.get(variable):
+            lines.append(f"{name:<16} from {variable}")
+        elif default is not None:
+            lines.append(f"{name:<16} the development default {default!r} (set {variable} to change it)")
+        else:
+            lines.append(f"{name:<16} not set (optional, {variable})")
+    return lines
+
+
+def app_secret_name(stack_name: str) -> str:
+    return f"{stack_name}/x-app"
 
 
 @dataclass
@@ -90,17 +139,17 @@ class LocalStack:
 
     # ---------------------------------------------------------------- provisioning
     def provision(self, parameters: dict[str, str] | None = None) -> None:
-        """Create the secret and the template's tables and queues (idempotent)."""
-        secret_value, _ = consumer_secret_from_env()
+        """Create (or update) the X app secret, and the template's tables and queues (idempotent)."""
+        secret_value = json.dumps(app_secret_from_env()[0])
         sm = client("secretsmanager")
-        name = f"{self.stack.name}/x-consumer-secret"
+        name = app_secret_name(self.stack.name)
         try:
             arn = sm.create_secret(Name=name, SecretString=secret_value)["ARN"]
         except Exception as exc:
             if "ResourceExists" not in type(exc).__name__ and "ResourceExists" not in str(exc):
                 raise
             arn = sm.put_secret_value(SecretId=name, SecretString=secret_value)["ARN"]
-        params = {"ConsumerSecretArn": arn, **(parameters or {})}
+        params = {"XAppSecretArn": arn, **(parameters or {})}
         cfn = client("cloudformation")
         try:
             cfn.describe_stacks(StackName=self.stack.name)
@@ -133,9 +182,14 @@ class LocalStack:
         return tpl.parameter_values(self.template, given)
 
     def environment(self, function: str) -> dict[str, str]:
+        """What the template gives ``function``; ``LOCAL_ENV_OVERRIDES`` set here win over it."""
         if function not in self._envs:
-            resolver = tpl.Resolver(self.template, self.parameters(), self.stack.ref, self.stack.get_att, REGION)
+            resolver = tpl.Resolver(self.template, self.parameters(), self.stack.ref, self.stack.get_att, REGION,
+                                    stack_name=self.stack.name)
             env = resolver.function_environment(function)
+            for name in LOCAL_ENV_OVERRIDES:
+                if name in env and os.environ.get(name):
+                    env[name] = os.environ[name]
             self._envs[function] = env
         return self._envs[function]
 
@@ -161,6 +215,13 @@ class LocalStack:
                 self._modules[function] = module
             return self._modules[function]
 
+    def context(self, function: str) -> FakeContext:
+        """A Lambda context with the function's own Timeout and MemorySize (or the Globals')."""
+        props = self.template["Resources"][function]["Properties"]
+        defaults = self.template.get("Globals", {}).get("Function", {})
+        return FakeContext(function, memory_limit_in_mb=int(props.get("MemorySize", defaults.get("MemorySize", 128))),
+                           timeout_s=int(props.get("Timeout", defaults.get("Timeout", 3))))
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         if function not in tpl.functions(self.template):
             raise LookupError(f"template.yaml has no function {function!r}; it has "
@@ -168,7 +229,7 @@ class LocalStack:
         handler_name = self.template["Resources"][function]["Properties"]["Handler"].split(".", 1)[1]
         module = self.module(function)
         with self._lock, self._env(function):
-            return getattr(module, handler_name)(event, FakeContext(function))
+            return getattr(module, handler_name)(event, self.context(function))
 
     # ---------------------------------------------------------------- HTTP (API Gateway)
     def http_server(self, host: str, port: int) -> ThreadingHTTPServer:

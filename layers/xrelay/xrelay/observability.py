@@ -36,6 +36,19 @@ class M:
     OVERSIZE_POINTERS = "OversizeEventsAsPointers"
     FANOUT_FAILURES = "FanoutFailures"
     USERS_REVOKED = "UsersRevoked"
+    # the reconcile (X's side against the declared desired state)
+    SUBSCRIPTIONS_DESIRED = "SubscriptionsDesired"
+    SUBSCRIPTIONS_ACTUAL = "SubscriptionsActual"
+    SUBSCRIPTIONS_CREATED = "SubscriptionsCreated"
+    SUBSCRIPTIONS_UPDATED = "SubscriptionsUpdated"
+    SUBSCRIPTIONS_DELETED = "SubscriptionsDeleted"
+    DRIFT = "Drift"
+    WEBHOOK_VALID = "WebhookValid"
+    USERS_NEEDING_AUTHORIZATION = "UsersNeedingAuthorization"
+    REVOKED_USERS_SKIPPED = "RevokedUsersSkipped"
+    X_API_ERRORS = "XApiErrors"
+    X_API_RATE_LIMITED = "XApiRateLimited"
+    RECONCILE_FAILED = "ReconcileFailed"
 
 
 def make_logger(service: str) -> Logger:

@@ -76,6 +76,11 @@ class Stack:
         table = client("dynamodb").describe_table(TableName=physical)["Table"]
         return {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn")}[attribute]
 
+    def parameters(self) -> dict[str, str]:
+        """The stack's Parameter values as deployed (secret ARNs, the X API base URL, ...)."""
+        stacks = client("cloudformation").describe_stacks(StackName=self.name)["Stacks"]
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+
     def output(self, key: str) -> str | None:
         stacks = client("cloudformation").describe_stacks(StackName=self.name)["Stacks"]
         for out in stacks[0].get("Outputs", []):

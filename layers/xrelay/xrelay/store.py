@@ -33,6 +33,7 @@ MAX_RECORD_BYTES = 380_000
 # a delivery of any size API Gateway accepts (10 MB) is kept whole.
 QUARANTINE_PART_BYTES = 350_000
 QUARANTINE, QUARANTINE_PART, USER, DESIRED = "quarantine", "quarantine-part", "user", "desired"
+WEBHOOK, WEBHOOK_OUTAGE = "webhook", "webhook-outage"
 
 
 class StoreUnavailable(Exception):
@@ -278,6 +279,67 @@ class StateStore:
         item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": DESIRED}, "sk": {"S": "current"}},
                                  ConsistentRead=True).get("Item")
         return {k: item[k]["S"] for k in ("state", "source", "applied_at")} if item else None
+
+    # -- webhook health, written by the reconcile: when X could not deliver to us (issue: replay)
+    def webhook_health(self, url: str) -> dict[str, str] | None:
+        """{webhook_id?, status, checked_at, last_valid_at?, invalid_since?} of the declared webhook URL."""
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": WEBHOOK}, "sk": {"S": url}},
+                                 ConsistentRead=True).get("Item")
+        return {k: v["S"] for k, v in item.items() if k not in ("pk", "sk") and "S" in v} if item else None
+
+    def record_webhook_check(self, url: str, webhook_id: str | None, status: str, at: datetime,
+                             reason: str = "") -> dict[str, str] | None:
+        """Record what the reconcile saw of the webhook: ``valid``, ``invalid`` or ``missing``.
+
+        Every stretch during which the webhook was not valid becomes an outage item
+        (``pk=webhook-outage``, ``sk=<from>``) that a replay can cover. It starts at the last time
+        the webhook was seen valid (X may have stopped delivering any time after that; the first
+        check ever starts it "now"), and is closed (``to``) by the first check that sees it valid
+        again. Returns the outage just closed, if any.
+        """
+        health = self.webhook_health(url) or {}
+        when = iso(at)
+        values: dict[str, Any] = {":s": {"S": status}, ":t": {"S": when}}
+        sets = ["#s = :s", "checked_at = :t"]
+        removes: list[str] = []
+        if webhook_id:
+            sets.append("webhook_id = :w")
+            values[":w"] = {"S": webhook_id}
+        closed: dict[str, str] | None = None
+        opened_at = health.get("invalid_since")
+        if status == "valid":
+            sets.append("last_valid_at = :t")
+            if opened_at:
+                removes.append("invalid_since")
+                self.ddb.update_item(
+                    TableName=self.table, Key={"pk": {"S": WEBHOOK_OUTAGE}, "sk": {"S": opened_at}},
+                    UpdateExpression="SET #to = :t, webhook_id = if_not_exists(webhook_id, :w)",
+                    ExpressionAttributeNames={"#to": "to"},
+                    ExpressionAttributeValues={":t": {"S": when}, ":w": {"S": webhook_id or ""}})
+                closed = {"from": opened_at, "to": when}
+        elif not opened_at:
+            start = health.get("last_valid_at") or when
+            sets.append("invalid_since = :f")
+            values[":f"] = {"S": start}
+            outage: dict[str, Any] = {"pk": {"S": WEBHOOK_OUTAGE}, "sk": {"S": start}, "from": {"S": start},
+                                      "webhook_url": {"S": url}, "reason": {"S": (reason or status)[:500]}}
+            if webhook_id:
+                outage["webhook_id"] = {"S": webhook_id}
+            self._put(outage)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        self.ddb.update_item(TableName=self.table, Key={"pk": {"S": WEBHOOK}, "sk": {"S": url}},
+                             UpdateExpression=expression, ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=values)
+        return closed
+
+    def webhook_outages(self) -> list[dict[str, str]]:
+        """Every recorded stretch the webhook was invalid or missing, oldest first; ``to`` absent while open."""
+        paginator = self.ddb.get_paginator("query")
+        return [{k: v["S"] for k, v in item.items() if k not in ("pk", "sk") and "S" in v}
+                for page in paginator.paginate(TableName=self.table, ConsistentRead=True,
+                                               KeyConditionExpression="pk = :p",
+                                               ExpressionAttributeValues={":p": {"S": WEBHOOK_OUTAGE}})
+                for item in page.get("Items", [])]
 
     # -- control messages (replay_job_status): recorded once per job and state
     def record_control(self, message: ControlMessage) -> bool:

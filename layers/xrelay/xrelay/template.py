@@ -55,10 +55,12 @@ class Resolver:
     """Resolves intrinsics given parameter values and a way to look resources up."""
 
     def __init__(self, template: dict[str, Any], parameters: dict[str, str],
-                 ref: Callable[[str], str], get_att: Callable[[str, str], str], region: str = "us-east-1"):
+                 ref: Callable[[str], str], get_att: Callable[[str, str], str], region: str = "us-east-1",
+                 stack_name: str = "xrelay"):
         self.template = template
         self.parameters = {**parameters, "AWS::Region": region, "AWS::URLSuffix": "amazonaws.com",
-                           "AWS::AccountId": "123456789012", "AWS::StackName": "xrelay"}
+                           "AWS::Partition": "aws", "AWS::AccountId": "123456789012",
+                           "AWS::StackName": stack_name}
         self._ref = ref
         self._get_att = get_att
 

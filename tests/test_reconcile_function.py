@@ -1,0 +1,160 @@
+"""ReconcileFunction as deployed: the template's handler, environment and secrets, X over real HTTP.
+
+The fake X is served on a local port and the function finds it through ``X_API_BASE_URL``, the
+override local runs use; everything else (state table, app secret, user secrets) is the stack's.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from fakex import FakeX
+from xrelay.cli import main
+from xrelay.store import StateStore
+from xrelay.users import StoredUser, UserCredentialStore
+
+URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
+ALICE, BOB = "4337869213", "2244994945"
+
+
+def serve(fake: FakeX) -> ThreadingHTTPServer:
+    """The fake on a real socket: each request is rebuilt as the httpx.Request X would have received."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            request = httpx.Request(self.command, f"http://{self.headers['host']}{self.path}",
+                                    headers=dict(self.headers.items()),
+                                    content=self.rfile.read(length) if length else b"")
+            response = fake(request)
+            body = response.content
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding"):
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def fake_x(monkeypatch):
+    fake = FakeX()
+    server = serve(fake)
+    monkeypatch.setenv("X_API_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("X_CONSUMER_KEY", fake.consumer_key)
+    monkeypatch.setenv("X_CONSUMER_SECRET", fake.consumer_secret)
+    monkeypatch.setenv("X_BEARER_TOKEN", fake.bearer_token)
+    yield fake
+    server.shutdown()
+
+
+@pytest.fixture
+def wired(fake_x, stack, tmp_path):
+    """The stack with the fake's app credentials seeded (as `xrelay local` seeds them from X_*)."""
+    desired = tmp_path / "x.yaml"
+    desired.write_text(f"""webhook:
+  url: {URL}
+account_activity:
+  - user_id: "{ALICE}"
+activity:
+  - event_type: post.create
+    filter: {{user_id: "{BOB}"}}
+    tag: posts
+""")
+    assert main(["subscriptions", "apply", str(desired)]) == 0
+    return stack
+
+
+def scheduled_event() -> dict:
+    from conftest import ROOT
+
+    return json.loads((ROOT / "events" / "ReconcileFunction.json").read_text())
+
+
+def emf(capsys) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            doc = json.loads(line)
+            for spec in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = doc[spec["Name"]]
+                metrics[spec["Name"]] = sum(value) if isinstance(value, list) else value
+    return metrics
+
+
+def test_the_scheduled_function_reconciles_over_http_and_reports_metrics(wired, fake_x, capsys):
+    creds = fake_x.register_oauth1_user(ALICE)
+    UserCredentialStore("xrelay").put(StoredUser(ALICE, creds))
+    StateStore(wired.stack.physical("StateTable")).mark_authorized(ALICE, datetime.now(UTC))
+    capsys.readouterr()
+
+    result = wired.invoke("ReconcileFunction", scheduled_event())
+    assert result["ok"] and (result["created"], result["webhook_valid"]) == (2, True)
+    (hook,) = fake_x.webhooks
+    assert fake_x.aaa_subscriptions[hook] == [ALICE]
+    assert [(s["event_type"], s["tag"]) for s in fake_x.xaa_subscriptions.values()] == [("post.create", "posts")]
+    metrics = emf(capsys)
+    assert (metrics["SubscriptionsCreated"], metrics["SubscriptionsDesired"], metrics["WebhookValid"],
+            metrics["ReconcileFailed"]) == (2, 2, 1, 0)
+
+    fake_x.requests.clear()
+    again = wired.invoke("ReconcileFunction", scheduled_event())
+    assert again["ok"] and again["drift"] == 0 and fake_x.write_requests == []
+
+
+def test_without_a_desired_state_the_run_is_idle_not_failed(fake_x, stack, capsys):
+    result = stack.invoke("ReconcileFunction", scheduled_event())
+    assert result["ok"] and "subscriptions apply" in result["idle"] and fake_x.requests == []
+    assert emf(capsys)["ReconcileFailed"] == 0
+
+
+def test_x_unreachable_is_a_failed_run_with_a_metric_not_a_crash(fake_x, monkeypatch, stack, tmp_path, capsys):
+    monkeypatch.setenv("X_API_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    (tmp_path / "x.yaml").write_text(f"webhook:\n  url: {URL}\n")
+    assert main(["subscriptions", "apply", str(tmp_path / "x.yaml")]) == 0
+    capsys.readouterr()
+    result = stack.invoke("ReconcileFunction", scheduled_event())
+    assert not result["ok"] and "TransportError" in result["error"]
+    metrics = emf(capsys)
+    assert (metrics["ReconcileFailed"], metrics["XApiErrors"]) == (1, 1)
+
+
+def test_a_rate_limited_read_ends_the_run_quietly(wired, fake_x, capsys):
+    fake_x.rate_limits["GET /2/webhooks"] = 0  # X answers the list with 429
+    capsys.readouterr()
+    result = wired.invoke("ReconcileFunction", scheduled_event())
+    assert result["rate_limited"] is True and result["created"] == 0
+    metrics = emf(capsys)
+    assert metrics["XApiRateLimited"] == 1 and metrics["XApiErrors"] >= 1
+
+
+def test_subscriptions_status_prints_desired_actual_and_the_next_actions(wired, fake_x, capsys):
+    hook = fake_x.add_webhook(URL)
+    fake_x.add_xaa_subscription("post.create", {"user_id": BOB}, tag="old", webhook_id=hook)
+    fake_x.requests.clear()
+    capsys.readouterr()
+    assert main(["subscriptions", "status"]) == 0
+    out = capsys.readouterr().out
+    assert fake_x.write_requests == []
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert "update tag" in lines[f"XAA post.create {{user_id: {BOB}}}"]
+    assert "needs authorization" in lines[f"AAA user {ALICE}"]
+    assert "valid" in lines["webhook"]
