@@ -36,6 +36,12 @@ Ratios are used where absolute times depend on the machine.
    ``user_key``. Ratios compare stored bytes with the raw (compact JSON) delivery bytes each event came
    in, and the SQS message (``publisher.outgoing``: body + attributes) with the same. A duplicate's
    failed conditional put is billed for the item too (table only: no GSI write, no stream record).
+5. The reconcile, per run: calls to X (reads and writes, by endpoint) and AWS calls (by operation),
+   against the strict fake X of the tests and moto, for a desired state of 10 AAA users and 50 XAA
+   subscriptions (25 public, 25 private). Runs: from nothing; again with no drift; after X lost
+   5 XAA subscriptions and 1 AAA user; and a no-drift run of an app with 2,500 XAA subscriptions
+   on its webhook (X pages by 1,000). The figure to watch is writes per change (1.0) and 0 writes
+   when nothing drifted.
 """
 
 from __future__ import annotations
@@ -476,6 +482,84 @@ def measure_api_calls() -> dict[str, Any]:
     return results
 
 
+# ============================================================================ 5. reconcile calls per run
+
+def measure_reconcile() -> dict[str, Any]:
+    import botocore.client
+    from moto import mock_aws
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakex import FakeX
+    from xrelay.aws import client
+    from xrelay.desired import DesiredState
+    from xrelay.local import LocalStack
+    from xrelay.reconcile import StackUsers, reconcile
+    from xrelay.store import StateStore
+    from xrelay.users import StoredUser, UserCredentialStore
+
+    url = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
+    aaa = [str(4_000_000_000 + i) for i in range(10)]
+    public = [str(5_000_000_000 + i) for i in range(25)]
+    private = [str(6_000_000_000 + i) for i in range(25)]
+    desired = DesiredState.model_validate({
+        "webhook": {"url": url},
+        "account_activity": [{"user_id": u} for u in aaa],
+        "activity": [{"event_type": "post.create", "filter": {"user_id": u}} for u in public]
+        + [{"event_type": "like.create", "filter": {"user_id": u}} for u in private],
+    })
+    aws_calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        aws_calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
+        return original(self, operation_name, api_params)
+
+    def run(fake: FakeX, state: StateStore, secrets: UserCredentialStore, want: DesiredState) -> dict[str, Any]:
+        fake.requests.clear()
+        aws_calls.clear()
+        with fake.client() as x:
+            report = reconcile(want, x, StackUsers(state, secrets), state)
+        reads = [r for r in fake.requests if not r.is_write]
+        writes = [r for r in fake.requests if r.is_write]
+        changes = report.created + report.updated + report.deleted + sum(1 for d in report.done if "webhook" in d)
+        return {"x_reads": len(reads), "x_writes": len(writes), "changes": changes,
+                "writes_per_change": len(writes) / changes if changes else None,
+                "x_by_endpoint": dict(sorted(Counter(f"{r.endpoint} ({r.auth})" for r in fake.requests).items())),
+                "aws_calls": len(aws_calls), "aws_by_operation": dict(sorted(Counter(aws_calls).items())),
+                "drift": report.plan.drift, "errors": dict(report.errors)}
+
+    results: dict[str, Any] = {"desired": {"aaa_users": len(aaa), "xaa": len(desired.activity)}}
+    botocore.client.BaseClient._make_api_call = counting
+    try:
+        with quiet_stdout(), mock_aws():
+            client.cache_clear()
+            stack = LocalStack(ROOT, "xrelay-bench")
+            stack.provision()
+            state = StateStore(stack.stack.physical("StateTable"))
+            secrets = UserCredentialStore("xrelay-bench")
+            fake = FakeX(aaa_subscription_limit=10_000, xaa_subscription_limit=100_000, page_size=1000)
+            for user_id in aaa + private:
+                secrets.put(StoredUser(user_id, fake.register_oauth1_user(user_id)))
+            results["from nothing"] = run(fake, state, secrets, desired)
+            results["no drift"] = run(fake, state, secrets, desired)
+            hook = next(iter(fake.webhooks))
+            for sub_id in list(fake.xaa_subscriptions)[:5]:
+                del fake.xaa_subscriptions[sub_id]
+            fake.aaa_subscriptions[hook].remove(aaa[0])
+            results["after X lost 6"] = run(fake, state, secrets, desired)
+            for i in range(2_500 - len(fake.xaa_subscriptions)):
+                fake.add_xaa_subscription("post.delete", {"user_id": str(7_000_000_000 + i)}, webhook_id=hook)
+            big = DesiredState.model_validate({
+                **desired.model_dump(exclude={"warnings"}),
+                "activity": [{"event_type": s["event_type"], "filter": s["filter"]}
+                             for s in fake.xaa_subscriptions.values()]})
+            results["no drift, 2,500 XAA"] = run(fake, state, secrets, big)
+            client.cache_clear()
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+    return results
+
+
 # ============================================================================ 4. bytes and write units per event
 
 
@@ -664,6 +748,19 @@ def render(results: dict[str, Any]) -> str:
         ["events sent as pointers (too big for SQS)", sizes["sqs_pointers"]],
     ]
     out.append(table(["figure", "value"], rows))
+    rec = results["reconcile"]
+    out.append("")
+    out.append(f"5. Reconcile, per run (strict fake X + moto; desired: {rec['desired']['aaa_users']} AAA users, "
+               f"{rec['desired']['xaa']} XAA subscriptions, half of them private)")
+    rows = []
+    for name in ("from nothing", "no drift", "after X lost 6", "no drift, 2,500 XAA"):
+        r = rec[name]
+        rows.append([name, r["drift"], r["x_reads"], r["x_writes"], r["changes"],
+                     "-" if r["writes_per_change"] is None else f"{r['writes_per_change']:.2f}", r["aws_calls"]])
+    out.append(table(["run", "drift", "X reads", "X writes", "changes", "writes/change", "AWS calls"], rows))
+    for name in ("no drift", "after X lost 6"):
+        out.append(f"   {name}: X " + ", ".join(f"{k} x{n}" for k, n in rec[name]["x_by_endpoint"].items()))
+        out.append(f"   {name}: AWS " + ", ".join(f"{k} x{n}" for k, n in rec[name]["aws_by_operation"].items()))
     return "\n".join(out)
 
 
@@ -678,14 +775,16 @@ def main() -> None:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"python": sys.version.split()[0]}
-    log(f"1/4 cold imports ({args.runs} runs x 6 processes)")
+    log(f"1/5 cold imports ({args.runs} runs x 6 processes)")
     results["cold_import"] = measure_cold_imports(args.runs)
-    log(f"2/4 warm CPU ({args.rounds} rounds)")
+    log(f"2/5 warm CPU ({args.rounds} rounds)")
     results["warm_cpu"] = measure_warm_cpu(args.rounds)
-    log("3/4 AWS API calls (moto)")
+    log("3/5 AWS API calls (moto)")
     results["api_calls"] = measure_api_calls()
-    log("4/4 bytes per event")
+    log("4/5 bytes per event")
     results["sizes"] = measure_sizes()
+    log("5/5 reconcile calls per run (fake X + moto)")
+    results["reconcile"] = measure_reconcile()
     results["seconds"] = time.perf_counter() - started
 
     print(render(results))

@@ -334,3 +334,8 @@ def test_a_run_short_of_time_stops_starting_calls_and_still_records_the_webhook(
     assert (report.created, report.skipped, report.out_of_time) == (1, 2, True)  # register + 1 create
     assert world.state.webhook_health(URL)["status"] == "valid"
     assert world.run(want).created == 2  # the next run finishes the job
+
+
+def test_the_first_registration_is_not_an_outage(world):
+    world.run(desired())
+    assert world.state.webhook_outages() == [] and world.state.webhook_health(URL)["status"] == "valid"

@@ -572,7 +572,7 @@ class StackUsers:
     def __init__(self, state: Any, credentials: Any):
         self.state, self.store = state, credentials
         self._status: dict[str, dict[str, str]] | None = None
-        self._present: dict[str, bool] = {}
+        self._stored: dict[str, Any] = {}
 
     def revoked(self, user_id: str) -> bool:
         if self._status is None:
@@ -580,12 +580,13 @@ class StackUsers:
         return self._status.get(user_id, {}).get("status") == "revoked"
 
     def has_credentials(self, user_id: str) -> bool:
-        if user_id not in self._present:  # read only for users an action needs: a no-drift run reads none
-            self._present[user_id] = self.store.get(user_id) is not None
-        return self._present[user_id]
+        if user_id not in self._stored:  # read only for users an action needs: a no-drift run reads none
+            self._stored[user_id] = self.store.get(user_id)
+        return self._stored[user_id] is not None
 
     def credentials(self, user_id: str, client: XApiClient) -> UserCredentials:
-        return self.store.credentials_for(user_id, client)
+        # The secret read by has_credentials() during the plan, refreshed if it is about to expire.
+        return self.store.credentials_for(user_id, client, stored=self._stored.pop(user_id, None))
 
 
 @dataclass

@@ -317,7 +317,8 @@ class StateStore:
                     ExpressionAttributeNames={"#to": "to"},
                     ExpressionAttributeValues={":t": {"S": when}, ":w": {"S": webhook_id or ""}})
                 closed = {"from": opened_at, "to": when}
-        elif not opened_at:
+        elif not opened_at and (status != "missing" or health.get("last_valid_at")):
+            # (A webhook never seen before that is missing is a first registration, not an outage.)
             start = health.get("last_valid_at") or when
             sets.append("invalid_since = :f")
             values[":f"] = {"S": start}

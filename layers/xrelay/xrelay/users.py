@@ -110,6 +110,7 @@ class UserCredentialStore:
         *,
         now: datetime | None = None,
         margin: timedelta = timedelta(minutes=5),
+        stored: StoredUser | None = None,
     ) -> UserCredentials:
         """Credentials X will accept for ``user_id`` for at least ``margin``, refreshing them if need be.
 
@@ -124,7 +125,7 @@ class UserCredentialStore:
         now = now or datetime.now(UTC)
         if now.tzinfo is None:
             raise ValueError("now must be a timezone-aware datetime")
-        stored = self.get(user_id)
+        stored = stored or self.get(user_id)  # a caller that just read it passes it: one read per user
         if stored is None:
             raise NeedsAuthorization(user_id, "no stored credentials")
         if stored.credentials.kind == "oauth1" or _fresh(stored, now + margin):
