@@ -513,9 +513,12 @@ def _required(value: Any) -> Any:
 
 
 def _log_x_error(what: str, exc: XApiError) -> None:
-    detail = exc.detail or exc.title or "; ".join(exc.messages) or str(exc)
-    _log.error("X refused %s: %s (HTTP %s) %s", what, exc.code, exc.status, detail,
-               extra={"code": exc.code, "status": exc.status, "endpoint": exc.endpoint})
+    extra = {"code": exc.code, "status": exc.status, "endpoint": exc.endpoint}
+    if exc.status is None:  # no HTTP answer at all (or one we could not read)
+        _log.error("X did not answer %s: %s", what, exc, extra=extra)
+        return
+    detail = "; ".join(exc.messages) or exc.detail or exc.title or str(exc)
+    _log.error("X refused %s: %s (HTTP %s) %s", what, exc.code, exc.status, detail, extra=extra)
 
 
 # --- one whole run -----------------------------------------------------------------------------------
