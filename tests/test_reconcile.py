@@ -339,3 +339,25 @@ def test_a_run_short_of_time_stops_starting_calls_and_still_records_the_webhook(
 def test_the_first_registration_is_not_an_outage(world):
     world.run(desired())
     assert world.state.webhook_outages() == [] and world.state.webhook_health(URL)["status"] == "valid"
+
+
+def test_a_section_x_will_not_list_is_left_unknown_and_nothing_in_it_is_changed(world):
+    import httpx
+
+    from fakex import BASE_URL
+    from xrelay.xapi import XApiClient
+
+    world.authorize(ALICE)
+    world.x.add_webhook(URL)
+
+    def refuse_aaa_list(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/subscriptions/all/list"):  # e.g. an app without AAA access
+            return httpx.Response(403, json={"title": "Forbidden", "type": "about:blank", "status": 403,
+                                             "detail": "Your app is not enrolled in the Account Activity API"})
+        return world.x(request)
+
+    with XApiClient(world.x.app, base_url=BASE_URL, transport=httpx.MockTransport(refuse_aaa_list)) as client:
+        report = reconcile(desired(**FULL, prune=True), client, StackUsers(world.state, world.secrets), world.state)
+    assert [r.next for r in report.plan.rows if r.what == f"AAA user {ALICE}"] == ["-"]
+    assert all("account_activity" not in w.path for w in world.x.write_requests)
+    assert report.created == 2  # XAA went on

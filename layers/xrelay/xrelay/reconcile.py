@@ -201,30 +201,26 @@ def observe(client: XApiClient, desired: DesiredState, *, full: bool = False) ->
     if obs.webhook is None:  # nothing can be attached to a webhook that does not exist
         obs.aaa_users, obs.xaa = [], []
         return obs
-    if desired.account_activity or desired.prune or full:
-        try:
-            obs.aaa_users = client.list_aaa_subscriptions(obs.webhook.id)
-        except RateLimited:
-            raise
-        except XApiError as exc:
-            obs.errors.append(f"AAA list: {exc.code}")
-            _log_x_error("list AAA subscriptions", exc)
-    else:
-        obs.aaa_users = []
-    if desired.activity or desired.prune or full:
-        try:
-            everything = client.list_xaa_subscriptions()
-        except RateLimited:
-            raise
-        except XApiError as exc:
-            obs.errors.append(f"XAA list: {exc.code}")
-            _log_x_error("list XAA subscriptions", exc)
-        else:
-            obs.xaa = [s for s in everything if s.webhook_id == obs.webhook.id]
-            obs.xaa_elsewhere = len(everything) - len(obs.xaa)
-    else:
-        obs.xaa = []
+    wanted = bool(desired.prune or full)
+    obs.aaa_users = _read_section(obs, "AAA", lambda: client.list_aaa_subscriptions(obs.webhook.id)) \
+        if desired.account_activity or wanted else []
+    everything = _read_section(obs, "XAA", client.list_xaa_subscriptions) if desired.activity or wanted else []
+    if everything is not None:
+        obs.xaa = [s for s in everything if s.webhook_id == obs.webhook.id]
+        obs.xaa_elsewhere = len(everything) - len(obs.xaa)
     return obs
+
+
+def _read_section(obs: Observation, section: str, read: Callable[[], Any]) -> Any:
+    """One list call; X's refusal leaves the section unknown (None) and the run goes on. A 429 propagates."""
+    try:
+        return read()
+    except RateLimited:
+        raise
+    except XApiError as exc:
+        obs.errors.append(f"{section} list: {exc.code}")
+        _log_x_error(f"listing {section} subscriptions", exc)
+        return None
 
 
 # --- 2. plan -----------------------------------------------------------------------------------------
