@@ -9,8 +9,12 @@ subscriptions per webhook, XAA subscriptions and replay jobs. It checks requests
   app's consumer secret and the user's token secret (plus timestamp window and nonce reuse);
 * request shapes: unknown query parameters and body keys are refused, ids, tags, filters and
   event types are validated as X's OpenAPI describes them;
-* conflicts and limits: duplicates, subscription/webhook limits, one replay job at a time, and
-  per-endpoint rate-limit budgets answered with 429 and ``x-rate-limit-*`` headers;
+* conflicts and limits: duplicates, subscription/webhook limits, one replay job at a time per
+  webhook (409 ``ReplayConflictError``), and per-endpoint rate-limit budgets answered with 429 and
+  ``x-rate-limit-*`` headers;
+* replay windows: ``YYYYMMDDHHMM``, ``from_date`` within 24 hours of ``clock``, ``to_date`` after it,
+  neither in the future (``QueryParamInvalid``); :meth:`FakeX.complete_replay` ends a job
+  ``Complete`` or ``Incomplete`` and hands back the ``replay_job_status`` delivery X would POST;
 * OAuth 2.0 user tokens: they expire (``expires_in`` seconds of ``clock``), and
   ``POST /2/oauth2/token`` refreshes them (refresh grant only) as X does: a strict form body,
   client auth (HTTP Basic for a confidential client, ``client_id`` in the body for a public one,
@@ -54,6 +58,12 @@ TOKEN_PATH = "/2/oauth2/token"
 TOKEN_ENDPOINT = "POST /2/oauth2/token"
 OAUTH2_TOKEN_SECONDS = 7200  # X: an OAuth 2.0 user access token lasts two hours
 OAUTH2_SCOPE = "tweet.read users.read offline.access"  # offline.access: X issues a refresh token
+
+# How a replay job ends, and the description X sends with it (D-AAQ "Replay").
+REPLAY_JOB_STATES = {
+    "Complete": "Job completed successfully",
+    "Incomplete": "Job failed to deliver all events, please retry your replay job",
+}
 
 # Subscribable event types: the OpenAPI enum, i.e. event_types.py without ``oauth.revoke`` (X
 # documents and delivers it but leaves it out of the enum the endpoint validates against).
@@ -203,6 +213,8 @@ class FakeX:
     aaa_subscription_limit: int = 3  # Pay Per Use: unique subscribed users, account-wide
     xaa_subscription_limit: int = 1500  # self-serve
     rate_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    # X documents no minimum age of to_date for /2/webhooks/replay; the AAA route wanted 10 minutes.
+    replay_min_age_seconds: int = 0
 
     # state --------------------------------------------------------------------------------------
     webhooks: dict[str, FakeWebhook] = field(default_factory=dict)
@@ -280,8 +292,34 @@ class FakeX:
         self.xaa_subscriptions[subscription["subscription_id"]] = subscription
         return subscription["subscription_id"]
 
-    def complete_replay(self, job_id: str) -> None:
-        self.replay_jobs[job_id].state = "Complete"
+    def complete_replay(self, job_id: str, state: str = "Complete") -> bytes:
+        """X finishes a replay job as ``Complete`` or ``Incomplete``: it stops blocking the webhook.
+
+        Returns the ``replay_job_status`` delivery X then POSTs to the webhook (sign it and feed it
+        to intake, e.g. ``helpers.post``); a test that drops it plays a report that never arrived.
+        """
+        if state not in REPLAY_JOB_STATES:
+            raise ValueError(f"a replay job ends {' or '.join(REPLAY_JOB_STATES)}, not {state!r}")
+        job = self.replay_jobs[job_id]
+        if job.state != "Running":
+            raise ValueError(f"replay job {job_id} already ended {job.state}")
+        job.state = state
+        return self.replay_job_status_body(job_id)
+
+    def replay_job_status_body(self, job_id: str) -> bytes:
+        """The delivery X POSTs to the webhook when the job ended (D-AAQ's shape), as raw bytes."""
+        job = self.replay_jobs[job_id]
+        if job.state not in REPLAY_JOB_STATES:
+            raise ValueError(f"replay job {job_id} is still {job.state}: X reports only when it ends")
+        return json.dumps({"replay_job_status": {
+            "webhook_id": job.webhook_id, "job_state": job.state,
+            "job_state_description": REPLAY_JOB_STATES[job.state], "job_id": job.job_id,
+        }}).encode()
+
+    def running_replay(self, webhook_id: str) -> ReplayJob | None:
+        """The webhook's job X is still running, if any (one at a time)."""
+        return next((j for j in self.replay_jobs.values() if j.webhook_id == webhook_id and j.state == "Running"),
+                    None)
 
     @property
     def write_requests(self) -> list[ReceivedRequest]:
@@ -611,7 +649,11 @@ class FakeX:
             raise _Refused(_named_error(400, "QueryParamInvalid",
                                         "from_date must be within the last 24 hours and before to_date; "
                                         "neither may be in the future"))
-        if any(j.webhook_id == webhook.id and j.state == "Running" for j in self.replay_jobs.values()):
+        if (now - end).total_seconds() < self.replay_min_age_seconds:
+            raise _Refused(_named_error(400, "QueryParamInvalid",
+                                        f"to_date must be at least {self.replay_min_age_seconds // 60} minutes "
+                                        "before the current time"))
+        if self.running_replay(webhook.id) is not None:
             raise _Refused(_named_error(409, "ReplayConflictError",
                                         "A replay job is already in progress for the specified webhook"))
         job = ReplayJob(self._new_id(), webhook.id, body["from_date"], body["to_date"], self._iso_now())

@@ -18,9 +18,10 @@ from typing import Any
 
 from .apigw import Response
 from .credentials import ConsumerSecrets, SecretUnavailable
-from .models import EventRecord
+from .models import ControlMessage, EventRecord
 from .normalize import UnrecognisedDelivery, delivery_id, normalize
 from .observability import M, count, count_by
+from .outages import Ledger
 from .signature import SIGNATURE_HEADER, SignatureRefused, verify
 from .store import EventStore, RecordTooLarge, StateStore, StoreUnavailable
 
@@ -95,6 +96,9 @@ class Intake:
                                                "duplicate": not stored, "replay": record.replay})
             for control in result.controls if result else []:
                 fresh = self.state.record_control(control)
+                if control.kind == "replay_job_status":
+                    # Also on a duplicate: a retry after a ledger failure here must still update the job.
+                    self._record_replay_job_status(control)
                 count_by(M.CONTROL_MESSAGES, 1, Kind=control.kind)
                 self.log.info("control message recorded", extra={"kind": control.kind, "duplicate": not fresh,
                                                                    **_safe_control_fields(control.body)})
@@ -123,6 +127,28 @@ class Intake:
             body_out["quarantined"] = True
             body_out["errors"] = errors
         return Response(200, body_out)
+
+    def _record_replay_job_status(self, control: ControlMessage) -> None:
+        """X finished a replay job: mark it in the outage ledger (the same state table).
+
+        Idempotent and order-tolerant (see :meth:`Ledger.record_job_status`); a ledger failure
+        raises StoreUnavailable, so the delivery is answered 503 and X redelivers it.
+        """
+        body = control.body
+        job_id, state = body.get("job_id"), body.get("job_state")
+        if not isinstance(job_id, str | int) or not str(job_id) or not isinstance(state, str) or not state \
+                or len(str(job_id)) > 64:
+            self.log.warning("replay_job_status without a usable job_id and job_state: ledger not updated",
+                             extra=_safe_control_fields(body))
+            return
+        webhook_id = body.get("webhook_id")
+        description = body.get("job_state_description")
+        changed = Ledger(self.state.table, self.state.ddb).record_job_status(
+            str(job_id), state, webhook_id=str(webhook_id) if isinstance(webhook_id, str | int) else None,
+            description=description if isinstance(description, str) else "", at=control.received_at)
+        self.log.info("replay job status recorded in the outage ledger" if changed else
+                      "replay job status already known (or older than what the ledger holds)",
+                      extra={"job_id": str(job_id), "job_state": state})
 
     def _record_revocation(self, record: EventRecord) -> None:
         applied = self.state.record_revocation(record.user_id, record.occurred_at or record.received_at,
