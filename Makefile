@@ -43,8 +43,11 @@ lint: install $(TOOLS)/bin/sam
 bench: install
 	$(BIN)/python bench/run.py
 
+# Deployable artifacts in .aws-sam/build, no Docker. XrelayLayer ships unchecked-hash .pyc compiled
+# by python3.11 (layers/xrelay/Makefile); the check fails the build if they are missing.
 build: $(TOOLS)/bin/sam
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam build --template-file template.yaml
+	$(MAKE) --no-print-directory -C layers/xrelay check-pyc DIR="$(CURDIR)/.aws-sam/build/XrelayLayer/python"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache

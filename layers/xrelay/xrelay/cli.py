@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--since", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
     e.add_argument("--until", type=_utc, help="ISO 8601 UTC (default: now)")
     e.set_defaults(func=cmd_events_republish)
+    _add_ops_parsers(sub, esub)  # events tail, dlq redrive
 
     p = sub.add_parser("subscriptions", help="the desired state of X's side (webhook, AAA and XAA subscriptions)")
     ssub = p.add_subparsers(dest="subscriptions_command", required=True)
@@ -292,6 +293,86 @@ def cmd_events_republish(args: argparse.Namespace) -> int:
               f"{result.found} stored events, {result.published} republished, {result.failed} failed")
     print(f"{handled} failed batches handled, {failed} still failing")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------- day-2: events tail, dlq redrive
+
+
+def _add_ops_parsers(sub: Any, esub: Any) -> None:
+    e = esub.add_parser("tail", help="follow new events in the store (never takes the consumers' messages)")
+    e.add_argument("--type", action="append", dest="types", metavar="TYPE", help="only this event type (repeatable)")
+    e.add_argument("--user", help="only this subscribed user's events (reads the ByUser index)")
+    e.add_argument("--since", default="5m",
+                   help="ISO 8601 UTC or a duration back from now, e.g. 10m, 2h (default 5m)")
+    e.add_argument("--once", action="store_true", help="print what is there and exit")
+    e.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    e.add_argument("--json", action="store_true", help="one event record per line (the queue's JSON)")
+    e.set_defaults(func=cmd_events_tail)
+    p = sub.add_parser("dlq", help="the events dead-letter queue")
+    dsub = p.add_subparsers(dest="dlq_command", required=True)
+    d = dsub.add_parser("redrive", help="move the events DLQ's messages back to the events queue")
+    d.add_argument("--max", type=int, dest="max_messages", metavar="N",
+                   help="move at most N (copies them: a move task cannot be bounded)")
+    d.add_argument("--copy", action="store_true",
+                   help="receive, send and delete instead of SQS's StartMessageMoveTask")
+    d.add_argument("--no-wait", dest="wait", action="store_false", help="start the move task and return")
+    d.add_argument("--json", action="store_true", help="the result as JSON on stdout (progress goes to stderr)")
+    d.set_defaults(func=cmd_dlq_redrive)
+
+
+def cmd_events_tail(args: argparse.Namespace) -> int:
+    from .ops import TAIL_HEADER, EventTail, parse_since, tail_json, tail_line
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        print(f"xrelay: --since: {exc}", file=sys.stderr)
+        return 2
+    events, _ = _stores(args.stack_name)
+    tail = EventTail(events, since, types=args.types, user=args.user)
+    if not args.json:
+        print(TAIL_HEADER, flush=True)
+
+    def emit(record: Any) -> None:
+        print(tail_json(record) if args.json else tail_line(record), flush=True)
+
+    try:
+        tail.follow(emit, args.interval, stop=lambda: args.once)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:  # `| head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    from .aws import client
+    from .ops import redrive
+    from .stack import Stack
+
+    _aws_env()
+    stack = Stack(args.stack_name)
+    if args.max_messages is not None and args.max_messages < 1:
+        print("xrelay: --max must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        result = redrive(client("sqs"), stack.queue_url("EventsDLQ"), stack.queue_url("EventsQueue"),
+                         max_messages=args.max_messages, copy=args.copy, wait=args.wait,
+                         progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except KeyboardInterrupt:
+        print("interrupted: a move task goes on without us; messages being copied reappear in the DLQ "
+              "within 2 minutes (at worst one batch is both moved and still there)", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(f"{result.method}: {result.moved} moved, {result.failed} not sent (still in the DLQ), "
+              f"{result.not_deleted} sent but not deleted (will be redriven again); {result.status.lower()}"
+              + (f", task {result.task_handle}" if result.task_handle and result.status == "RUNNING" else "")
+              + (f": {result.reason}" if result.reason else ""))
+        for error in result.errors:
+            print(f"  {error}")
+    return 0 if result.ok else 1
 
 
 def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
