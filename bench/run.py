@@ -262,8 +262,9 @@ class ConditionalCheckFailed(Exception):
 
 
 class FakeDynamoDB:
-    """PutItem with ``attribute_not_exists(<key>)``: the only call intake makes. No ``__len__``: the
-    stores treat a falsy client as "none given" and would build a real one."""
+    """PutItem with ``attribute_not_exists(<key>)`` (every event), and UpdateItem accepted as applied
+    (revocations and replay-job reports: state-table updates whose outcome the CPU figure does not
+    depend on). No ``__len__``: the stores treat a falsy client as "none given" and build a real one."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str, str | None], dict[str, Any]] = {}
@@ -273,6 +274,10 @@ class FakeDynamoDB:
         if ConditionExpression and ConditionExpression.startswith("attribute_not_exists") and key in self.items:
             raise ConditionalCheckFailed()
         self.items[key] = Item
+        return {}
+
+    def update_item(self, **kwargs: Any) -> dict:
+        self.updates = getattr(self, "updates", 0) + 1
         return {}
 
 
