@@ -123,3 +123,19 @@ class Faults:
         return self.real(aws, operation, params)
 
 
+# ------------------------------------------------------------------ metrics, read back from the EMF lines
+
+
+def emf(capsys) -> list[dict[str, Any]]:
+    """Every CloudWatch embedded-metric-format blob printed so far (one JSON object per line)."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{") and '"_aws"' in line]
+
+
+def values(blobs: list[dict[str, Any]], name: str, **dimensions: str) -> list[float]:
+    """The values of metric ``name`` in blobs carrying ``dimensions`` (EMF gives a list or a scalar)."""
+    found: list[float] = []
+    for blob in blobs:
+        if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
+            found.extend(blob[name] if isinstance(blob[name], list) else [blob[name]])
+    return found

@@ -1,26 +1,8 @@
 """The metrics operators alarm on, read back from the EMF lines the functions print."""
 
-import json
 
 from conftest import fixture_bytes
-from helpers import crc, post
-
-
-def emf(capsys) -> list[dict]:
-    """Every CloudWatch embedded-metric-format blob printed so far (one JSON object per line)."""
-    blobs = []
-    for line in capsys.readouterr().out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blobs.append(json.loads(line))
-    return blobs
-
-
-def values(blobs: list[dict], name: str, **dimensions: str) -> list[float]:
-    found = []
-    for blob in blobs:
-        if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
-            found.extend(blob[name] if isinstance(blob[name], list) else [blob[name]])
-    return found
+from helpers import crc, emf, post, values
 
 
 def test_events_received_are_counted_per_source_and_type_once_per_delivery(stack, capsys):

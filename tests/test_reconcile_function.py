@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from fakex import FakeX
+from helpers import emf, values
 from xrelay.cli import main
 from xrelay.store import StateStore
 from xrelay.users import StoredUser, UserCredentialStore
@@ -89,15 +90,11 @@ def scheduled_event() -> dict:
     return json.loads((ROOT / "events" / "ReconcileFunction.json").read_text())
 
 
-def emf(capsys) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    for line in capsys.readouterr().out.splitlines():
-        if '"_aws"' in line:
-            doc = json.loads(line)
-            for spec in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-                value = doc[spec["Name"]]
-                metrics[spec["Name"]] = sum(value) if isinstance(value, list) else value
-    return metrics
+def metrics_of(capsys) -> dict[str, float]:
+    """Each metric's total over the EMF lines printed so far."""
+    blobs = emf(capsys)
+    names = {m["Name"] for blob in blobs for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    return {name: sum(values(blobs, name)) for name in names}
 
 
 def test_the_scheduled_function_reconciles_over_http_and_reports_metrics(wired, fake_x, capsys):
@@ -111,7 +108,7 @@ def test_the_scheduled_function_reconciles_over_http_and_reports_metrics(wired, 
     (hook,) = fake_x.webhooks
     assert fake_x.aaa_subscriptions[hook] == [ALICE]
     assert [(s["event_type"], s["tag"]) for s in fake_x.xaa_subscriptions.values()] == [("post.create", "posts")]
-    metrics = emf(capsys)
+    metrics = metrics_of(capsys)
     assert (metrics["SubscriptionsCreated"], metrics["SubscriptionsDesired"], metrics["WebhookValid"],
             metrics["ReconcileFailed"]) == (2, 2, 1, 0)
 
@@ -123,7 +120,7 @@ def test_the_scheduled_function_reconciles_over_http_and_reports_metrics(wired, 
 def test_without_a_desired_state_the_run_is_idle_not_failed(fake_x, stack, capsys):
     result = stack.invoke("ReconcileFunction", scheduled_event())
     assert result["ok"] and "subscriptions apply" in result["idle"] and fake_x.requests == []
-    assert emf(capsys)["ReconcileFailed"] == 0
+    assert metrics_of(capsys)["ReconcileFailed"] == 0
 
 
 def test_x_unreachable_is_a_failed_run_with_a_metric_not_a_crash(fake_x, monkeypatch, stack, tmp_path, capsys):
@@ -133,7 +130,7 @@ def test_x_unreachable_is_a_failed_run_with_a_metric_not_a_crash(fake_x, monkeyp
     capsys.readouterr()
     result = stack.invoke("ReconcileFunction", scheduled_event())
     assert not result["ok"] and "TransportError" in result["error"]
-    metrics = emf(capsys)
+    metrics = metrics_of(capsys)
     assert (metrics["ReconcileFailed"], metrics["XApiErrors"]) == (1, 1)
 
 
@@ -142,7 +139,7 @@ def test_a_rate_limited_read_ends_the_run_quietly(wired, fake_x, capsys):
     capsys.readouterr()
     result = wired.invoke("ReconcileFunction", scheduled_event())
     assert result["rate_limited"] is True and result["created"] == 0
-    metrics = emf(capsys)
+    metrics = metrics_of(capsys)
     assert metrics["XApiRateLimited"] == 1 and metrics["XApiErrors"] >= 1
 
 

@@ -14,8 +14,9 @@ import pytest
 
 from fakex import FakeX
 from helpers import client_error, post, state_items
+from xrelay.observability import M
 from xrelay.outages import Ledger, ReplayPolicy, parse_alarm_event
-from xrelay.replay import ReplayMetric, metric_values, plan_replays, run_replays
+from xrelay.replay import metric_values, plan_replays, run_replays
 from xrelay.store import StateStore
 from xrelay.xapi import Endpoint, XApiError
 
@@ -225,7 +226,7 @@ def test_beyond_24_hours_is_lost_and_an_interval_straddling_the_horizon_partiall
     # The oldest minute X may be asked for is 23:55 back (5 minutes clear of the horizon, rounded up).
     assert world.calls() == [(200, "202611251205", "202611251305")]
     # 130 padded minutes of the first, and the 70 of the second from 10:55 to 12:05 the day before.
-    assert report.minutes_lost == 200 and metric_values(report)[ReplayMetric.MINUTES_LOST] == 200
+    assert report.minutes_lost == 200 and metric_values(report)[M.OUTAGE_MINUTES_LOST] == 200
     assert [(s["from"], s["to"]) for s in (item_of(i) for i in state_items(world.stack, "outage"))
             if s["kind"] == "lost"] == [("2026-11-25T05:55:00.000Z", "2026-11-25T08:05:00.000Z"),
                                         ("2026-11-25T10:55:00.000Z", "2026-11-25T12:05:00.000Z")]
@@ -282,7 +283,7 @@ def test_rate_limits_stop_the_run_cleanly_and_the_next_window_resumes(world):
     report = world.run()
     assert (report.rate_limited, report.jobs_started, report.errors) == (True, 0, {"TooManyRequests": 1})
     assert world.calls() == [(429, "202611260855", "202611261005")] and world.ledger.read().jobs == []
-    assert metric_values(report)[ReplayMetric.X_API_RATE_LIMITED] == 1
+    assert metric_values(report)[M.X_API_RATE_LIMITED] == 1
 
     world.x.rate_limits["POST /2/webhooks/replay"] = 1
     world.advance(minutes=15)  # X's window reset

@@ -49,6 +49,15 @@ class M:
     X_API_ERRORS = "XApiErrors"
     X_API_RATE_LIMITED = "XApiRateLimited"
     RECONCILE_FAILED = "ReconcileFailed"
+    # the replay (outage ledger -> X's replay jobs)
+    OUTAGES_OPENED = "OutagesOpened"
+    OUTAGE_MINUTES_UNRECOVERED = "OutageMinutesUnrecovered"
+    OUTAGE_MINUTES_LOST = "OutageMinutesLost"
+    REPLAY_JOBS_STARTED = "ReplayJobsStarted"
+    REPLAY_JOBS_COMPLETED = "ReplayJobsCompleted"
+    REPLAY_JOBS_INCOMPLETE = "ReplayJobsIncomplete"
+    REPLAY_JOBS_TIMED_OUT = "ReplayJobsTimedOut"
+    REPLAY_JOBS_RESUBMITTED = "ReplayJobsResubmitted"
 
 
 def make_logger(service: str) -> Logger:

@@ -136,6 +136,11 @@ class Report:
     needs_authorization: set[str] = field(default_factory=set)
     outage_closed: dict[str, str] | None = None
 
+    @property
+    def users_needing_authorization(self) -> set[str]:
+        """Known before the run (no credentials) plus found during it (X refused a refresh)."""
+        return self.needs_authorization | self.plan.needs_authorization
+
     def summary(self) -> dict[str, Any]:
         return {
             "desired": self.plan.desired_count,
@@ -145,7 +150,7 @@ class Report:
             "updated": self.updated,
             "deleted": self.deleted,
             "webhook_valid": self.webhook_valid,
-            "needs_authorization": sorted(self.needs_authorization | self.plan.needs_authorization),
+            "needs_authorization": sorted(self.users_needing_authorization),
             "revoked": sorted(self.plan.revoked),
             "errors": dict(self.errors),
             "rate_limited": self.rate_limited,
@@ -547,7 +552,7 @@ def metric_values(report: Report) -> dict[str, float]:
         M.SUBSCRIPTIONS_UPDATED: report.updated,
         M.SUBSCRIPTIONS_DELETED: report.deleted,
         M.DRIFT: report.plan.drift,
-        M.USERS_NEEDING_AUTHORIZATION: len(report.needs_authorization | report.plan.needs_authorization),
+        M.USERS_NEEDING_AUTHORIZATION: len(report.users_needing_authorization),
         M.REVOKED_USERS_SKIPPED: len(report.plan.revoked),
         M.X_API_RATE_LIMITED: 1 if report.rate_limited else 0,
     }

@@ -4,7 +4,7 @@ API::
 
     run_replays(ledger, client, webhook_id, now=None, policy=None) -> ReplayReport   # one run
     plan_replays(view, webhook_id, now, policy) -> ReplayPlan     # pure: what a run would do now
-    metric_values(report) -> dict[str, float]                      # ReplayMetric names -> values
+    metric_values(report) -> dict[str, float]                      # observability.M names -> values
 
 One run (the ReplayFunction, scheduled and on alarm state changes) reads the ledger once and:
 
@@ -71,20 +71,6 @@ from .xapi import Endpoint, RateLimited, XApiClient, XApiError
 _log = logging.getLogger("xrelay.replay")
 
 CONFLICT = "ReplayConflictError"
-
-
-class ReplayMetric:
-    """Metric names of a replay run (the wiring may move them into ``observability.M``)."""
-
-    OUTAGES_OPENED = "OutagesOpened"
-    MINUTES_UNRECOVERED = "OutageMinutesUnrecovered"
-    MINUTES_LOST = "OutageMinutesLost"
-    JOBS_STARTED = "ReplayJobsStarted"
-    JOBS_COMPLETED = "ReplayJobsCompleted"
-    JOBS_INCOMPLETE = "ReplayJobsIncomplete"
-    JOBS_TIMED_OUT = "ReplayJobsTimedOut"
-    JOBS_RESUBMITTED = "ReplayJobsResubmitted"
-    X_API_RATE_LIMITED = "XApiRateLimited"  # the same name the reconcile uses
 
 
 @dataclass(frozen=True)
@@ -197,16 +183,18 @@ class ReplayReport:
 
 
 def metric_values(report: ReplayReport) -> dict[str, float]:
+    from .observability import M  # Powertools only where metrics are emitted
+
     return {
-        ReplayMetric.OUTAGES_OPENED: report.outages_opened,
-        ReplayMetric.MINUTES_UNRECOVERED: report.minutes_unrecovered,
-        ReplayMetric.MINUTES_LOST: report.minutes_lost,
-        ReplayMetric.JOBS_STARTED: report.jobs_started,
-        ReplayMetric.JOBS_COMPLETED: report.jobs_completed,
-        ReplayMetric.JOBS_INCOMPLETE: report.jobs_incomplete,
-        ReplayMetric.JOBS_TIMED_OUT: report.jobs_timed_out,
-        ReplayMetric.JOBS_RESUBMITTED: report.jobs_resubmitted,
-        ReplayMetric.X_API_RATE_LIMITED: 1 if report.rate_limited else 0,
+        M.OUTAGES_OPENED: report.outages_opened,
+        M.OUTAGE_MINUTES_UNRECOVERED: report.minutes_unrecovered,
+        M.OUTAGE_MINUTES_LOST: report.minutes_lost,
+        M.REPLAY_JOBS_STARTED: report.jobs_started,
+        M.REPLAY_JOBS_COMPLETED: report.jobs_completed,
+        M.REPLAY_JOBS_INCOMPLETE: report.jobs_incomplete,
+        M.REPLAY_JOBS_TIMED_OUT: report.jobs_timed_out,
+        M.REPLAY_JOBS_RESUBMITTED: report.jobs_resubmitted,
+        M.X_API_RATE_LIMITED: 1 if report.rate_limited else 0,
     }
 
 
