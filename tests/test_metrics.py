@@ -50,3 +50,17 @@ def test_crc_secret_failure_is_a_secret_failure_not_a_refused_token(stack, capsy
     blobs = emf(capsys)
     assert values(blobs, "SecretFailures", service="crc") == [1.0]
     assert values(blobs, "CrcRefused", service="crc") == []
+
+
+def test_events_first_seen_in_a_replay_are_counted_as_recovered_and_replayed_duplicates_are_not(stack, capsys):
+    import json
+
+    live = json.loads(fixture_bytes("xaa/01_post.create.json"))
+    replayed = {**live, "meta": {"replay": True}}
+    post(stack, json.dumps(live).encode())
+    post(stack, json.dumps(replayed).encode())  # already delivered live: nothing recovered
+    missed = json.loads(fixture_bytes("xaa/02_post.delete.json"))
+    post(stack, json.dumps({**missed, "meta": {"replay": True}}).encode())  # missed live: recovered
+    blobs = emf(capsys)
+    assert values(blobs, "EventsRecoveredByReplay", service="intake") == [1.0]
+    assert values(blobs, "DuplicatesDropped", service="intake") == [1.0]

@@ -71,7 +71,7 @@ class Intake:
         except UnrecognisedDelivery as exc:
             result, errors = None, [str(exc)]
 
-        new = duplicates = 0
+        new = duplicates = recovered = 0
         received_by_type: Counter[tuple[str, str]] = Counter()
         try:
             for record in result.events if result else []:
@@ -87,6 +87,7 @@ class Intake:
                     continue
                 if stored:
                     new += 1
+                    recovered += record.replay  # first seen in a replay: the replay recovered it
                 else:
                     duplicates += 1
                 if record.event_type == "oauth.revoke" and record.user_id:
@@ -119,6 +120,8 @@ class Intake:
             count(self.metrics, M.EVENTS_STORED, new)
         if duplicates:
             count(self.metrics, M.DUPLICATES_DROPPED, duplicates)
+        if recovered:
+            count(self.metrics, M.EVENTS_RECOVERED_BY_REPLAY, recovered)
         events = len(result.events) if result else 0
         self.log.info("delivery accepted", extra={"events": events, "new": new, "duplicates": duplicates,
                                                   "quarantined": bool(errors)})
