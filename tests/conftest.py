@@ -73,3 +73,17 @@ def faults(monkeypatch):
     return injector
 
 
+@pytest.fixture
+def fake_x(monkeypatch):
+    """A strict fake X served on a local port, found by the functions through X_API_BASE_URL."""
+    from fakex import FakeX
+    from helpers import serve
+
+    fake = FakeX()
+    server = serve(fake)
+    monkeypatch.setenv("X_API_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("X_CONSUMER_KEY", fake.consumer_key)
+    monkeypatch.setenv("X_CONSUMER_SECRET", fake.consumer_secret)
+    monkeypatch.setenv("X_BEARER_TOKEN", fake.bearer_token)
+    yield fake
+    server.shutdown()

@@ -15,6 +15,9 @@ subscriptions per webhook, XAA subscriptions and replay jobs. It checks requests
 * replay windows: ``YYYYMMDDHHMM``, ``from_date`` within 24 hours of ``clock``, ``to_date`` after it,
   neither in the future (``QueryParamInvalid``); :meth:`FakeX.complete_replay` ends a job
   ``Complete`` or ``Incomplete`` and hands back the ``replay_job_status`` delivery X would POST;
+  what a job re-delivers is what X *attempted* to deliver in its window (:meth:`FakeX.attempted`,
+  :meth:`FakeX.replay_deliveries`): "a recovery tool and not a backfill tool" (L11), XAA copies
+  marked ``meta.replay`` (BOOK), AAA copies unmarked;
 * OAuth 2.0 user tokens: they expire (``expires_in`` seconds of ``clock``), and
   ``POST /2/oauth2/token`` refreshes them (refresh grant only) as X does: a strict form body,
   client auth (HTTP Basic for a confidential client, ``client_id`` in the body for a public one,
@@ -221,6 +224,8 @@ class FakeX:
     aaa_subscriptions: dict[str, list[str]] = field(default_factory=dict)  # webhook id -> user ids
     xaa_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> X's JSON object
     replay_jobs: dict[str, ReplayJob] = field(default_factory=dict)
+    # (webhook id, attempted at [epoch seconds], body): every delivery X tried, whatever the answer
+    attempts: list[tuple[str, float, bytes]] = field(default_factory=list)
     users: dict[str, FakeUser] = field(default_factory=dict)  # access token -> user
     refresh_grants: dict[str, RefreshGrant] = field(default_factory=dict)  # refresh token -> grant
     requests: list[ReceivedRequest] = field(default_factory=list)
@@ -315,6 +320,29 @@ class FakeX:
             "webhook_id": job.webhook_id, "job_state": job.state,
             "job_state_description": REPLAY_JOB_STATES[job.state], "job_id": job.job_id,
         }}).encode()
+
+    def attempted(self, webhook_id: str, body: bytes, at: float | None = None) -> bytes:
+        """X tried to deliver ``body`` to the webhook at ``at`` (``clock`` if None): replays may resend it."""
+        self.attempts.append((webhook_id, self.clock() if at is None else at, body))
+        return body
+
+    def replay_deliveries(self, job_id: str) -> list[bytes]:
+        """What X re-delivers for a job: each delivery attempted in ``[from_date, to_date)``, oldest first.
+
+        X re-sends the events themselves (XAA: with ``meta.replay``), not its earlier request bodies'
+        bytes, so the copies are re-serialised, as X's would be.
+        """
+        job = self.replay_jobs[job_id]
+        start, end = (datetime.strptime(d, "%Y%m%d%H%M").replace(tzinfo=UTC).timestamp()
+                      for d in (job.from_date, job.to_date))
+        out = []
+        for webhook_id, at, body in sorted(self.attempts, key=lambda a: a[1]):
+            if webhook_id == job.webhook_id and start <= at < end:
+                doc = json.loads(body)
+                if "data" in doc:  # XAA: the replayed copy says so
+                    doc["meta"] = {**(doc.get("meta") or {}), "replay": True}
+                out.append(json.dumps(doc, separators=(",", ":")).encode())
+        return out
 
     def running_replay(self, webhook_id: str) -> ReplayJob | None:
         """The webhook's job X is still running, if any (one at a time)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 
+import httpx
 from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
 
@@ -14,6 +17,9 @@ from xrelay.aws import client
 from xrelay.local import DEV_CONSUMER_SECRET, LocalStack, api_event
 from xrelay.publisher import decode_message
 from xrelay.signature import SIGNATURE_HEADER, sign
+
+if TYPE_CHECKING:
+    from fakex import FakeX
 
 
 def post(stack: LocalStack, body: bytes, *, secret: str | None = DEV_CONSUMER_SECRET,
@@ -139,3 +145,34 @@ def values(blobs: list[dict[str, Any]], name: str, **dimensions: str) -> list[fl
         if name in blob and all(blob.get(k) == v for k, v in dimensions.items()):
             found.extend(blob[name] if isinstance(blob[name], list) else [blob[name]])
     return found
+
+
+def serve(fake: FakeX) -> ThreadingHTTPServer:
+    """The fake on a real socket: each request is rebuilt as the httpx.Request X would have received."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            request = httpx.Request(self.command, f"http://{self.headers['host']}{self.path}",
+                                    headers=dict(self.headers.items()),
+                                    content=self.rfile.read(length) if length else b"")
+            response = fake(request)
+            body = response.content
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding"):
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

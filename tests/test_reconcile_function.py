@@ -7,14 +7,10 @@ override local runs use; everything else (state table, app secret, user secrets)
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
-from fakex import FakeX
 from helpers import emf, values
 from xrelay.cli import main
 from xrelay.store import StateStore
@@ -22,49 +18,6 @@ from xrelay.users import StoredUser, UserCredentialStore
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
 ALICE, BOB = "4337869213", "2244994945"
-
-
-def serve(fake: FakeX) -> ThreadingHTTPServer:
-    """The fake on a real socket: each request is rebuilt as the httpx.Request X would have received."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            request = httpx.Request(self.command, f"http://{self.headers['host']}{self.path}",
-                                    headers=dict(self.headers.items()),
-                                    content=self.rfile.read(length) if length else b"")
-            response = fake(request)
-            body = response.content
-            self.send_response(response.status_code)
-            for key, value in response.headers.items():
-                if key.lower() not in ("content-length", "transfer-encoding"):
-                    self.send_header(key, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-@pytest.fixture
-def fake_x(monkeypatch):
-    fake = FakeX()
-    server = serve(fake)
-    monkeypatch.setenv("X_API_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("X_CONSUMER_KEY", fake.consumer_key)
-    monkeypatch.setenv("X_CONSUMER_SECRET", fake.consumer_secret)
-    monkeypatch.setenv("X_BEARER_TOKEN", fake.bearer_token)
-    yield fake
-    server.shutdown()
 
 
 @pytest.fixture

@@ -76,6 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     s = ssub.add_parser("status", help="desired vs. X's actual state, and what the next reconcile will do")
     s.set_defaults(func=cmd_subscriptions_status)
 
+    p = sub.add_parser("replay", help="the outage ledger: declare an outage for the replay, or see what was recovered",
+                       description="With --from/--to: record an outage the ReplayFunction will replay with X's "
+                                   "replay API (e.g. after a planned maintenance). `replay status`: the ledger.")
+    p.add_argument("--from", dest="start", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
+    p.add_argument("--to", dest="end", type=_utc, help="ISO 8601 UTC, after --from")
+    p.add_argument("--reason", default="", help="kept with the interval, shown by `replay status`")
+    p.set_defaults(func=cmd_replay_declare)
+    rsub = p.add_subparsers(dest="replay_command")
+    r = rsub.add_parser("status", help="outages (open, pending, replaying, recovered, lost), replay jobs and windows")
+    r.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/replay-status.schema.json)")
+    r.set_defaults(func=cmd_replay_status)
+
     p = sub.add_parser("users", help="users' authorisations of the app (kept in Secrets Manager)")
     usub = p.add_subparsers(dest="users_command", required=True)
     u = usub.add_parser("authorize", help="store a user's OAuth 1.0a token pair or OAuth 2.0 tokens")
@@ -87,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--expires-in", type=int, default=7200, help="seconds the OAuth 2.0 token is valid (X: 7200)")
     u.set_defaults(func=cmd_users_authorize)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record")
+    p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record (or of a command's --json)")
+    p.add_argument("name", nargs="?", default="event-record", choices=["event-record", *COMMAND_SCHEMAS],
+                   help="event-record (default), or a command whose --json output to describe")
     p.set_defaults(func=cmd_schema)
 
     args = parser.parse_args(argv)
@@ -446,6 +460,54 @@ def cmd_subscriptions_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay_declare(args: argparse.Namespace) -> int:
+    from .outages import Ledger
+
+    if args.start is None or args.end is None:
+        print("xrelay: replay needs --from and --to (or `xrelay replay status`)", file=sys.stderr)
+        return 2
+    settings = _stack_settings(args.stack_name)
+    try:
+        new = Ledger(settings.state_table).declare(args.start, args.end, reason=args.reason)
+    except ValueError as exc:
+        print(f"xrelay: {exc}", file=sys.stderr)
+        return 2
+    minutes = int((args.end - args.start).total_seconds() // 60)
+    print(f"outage {args.start:%Y-%m-%dT%H:%M:%SZ} to {args.end:%Y-%m-%dT%H:%M:%SZ} ({minutes} min) "
+          + ("recorded" if new else "was already recorded")
+          + ": ReplayFunction replays it on its next run (every 5 minutes; `xrelay invoke ReplayFunction` now). "
+          "Follow it with `xrelay replay status`.")
+    return 0
+
+
+def cmd_replay_status(args: argparse.Namespace) -> int:
+    from .replay import ledger_status
+
+    settings = _stack_settings(args.stack_name)
+    status = ledger_status(settings)
+    if args.json:
+        print(status.model_dump_json(indent=2, by_alias=True))
+        return 0
+    print(f"outage ledger of stack {args.stack_name!r} at {status.now}; webhook {status.webhook_id or 'unknown'}; "
+          f"{status.minutes_unrecovered} minute(s) unrecovered, {status.minutes_lost} lost")
+    if status.waiting:
+        print(f"next: {status.waiting}")
+    if not status.intervals:
+        print("no outage recorded")
+    else:
+        _table(("SOURCE", "REF", "FROM", "TO", "STATUS", "MIN", "RECOVERED", "PENDING", "LOST", "JOBS"),
+               [(i.source, i.ref[:40], i.from_, i.to or "(open)", i.status, i.minutes, i.recovered_minutes,
+                 i.pending_minutes, i.lost_minutes, ",".join(i.job_ids) or "-") for i in status.intervals])
+    if status.jobs:
+        print()
+        _table(("JOB", "FROM_DATE", "TO_DATE", "SUBMITTED", "STATUS", "X SAYS", "RESUBMITS"),
+               [(j.job_id, j.from_date or "?", j.to_date or "?", j.submitted_at or "?", j.status,
+                 j.x_description or "-", ",".join(j.resubmission_of) or "-") for j in status.jobs])
+    if status.lost:
+        print("\nlost beyond X's 24-hour horizon: " + "; ".join(f"{a} to {b}" for a, b in status.lost))
+    return 0
+
+
 def cmd_users_authorize(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
@@ -476,10 +538,25 @@ def cmd_users_authorize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    from .models import json_schema
+# The JSON Schemas of what xrelay prints with --json, by name (docs/schemas/<name>.schema.json);
+# "event-record" is the consumers' record (docs/event-record.schema.json). module:attribute of a
+# pydantic model, imported only when asked for.
+COMMAND_SCHEMAS = {
+    "replay-status": "xrelay.replay:LedgerStatus",
+}
 
-    print(json.dumps(json_schema(), indent=2))
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.name == "event-record":
+        from .models import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    import importlib
+
+    module, attribute = COMMAND_SCHEMAS[args.name].split(":")
+    model = getattr(importlib.import_module(module), attribute)
+    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
     return 0
 
 

@@ -29,6 +29,7 @@ class Settings:
     secret_cache_seconds: int
     x_api_base_url: str = DEFAULT_X_API_BASE_URL
     stack_name: str = DEFAULT_STACK_NAME
+    webhook_id: str = ""  # the WebhookId Parameter: empty means "the one X has for the declared URL"
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -46,4 +47,5 @@ class Settings:
             secret_cache_seconds=int(env.get("SECRET_CACHE_SECONDS", "300")),
             x_api_base_url=env.get("X_API_BASE_URL") or DEFAULT_X_API_BASE_URL,
             stack_name=env.get("STACK_NAME") or DEFAULT_STACK_NAME,
+            webhook_id=env.get("WEBHOOK_ID", ""),
         )

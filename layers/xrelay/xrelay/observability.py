@@ -58,6 +58,7 @@ class M:
     REPLAY_JOBS_INCOMPLETE = "ReplayJobsIncomplete"
     REPLAY_JOBS_TIMED_OUT = "ReplayJobsTimedOut"
     REPLAY_JOBS_RESUBMITTED = "ReplayJobsResubmitted"
+    REPLAY_FAILED = "ReplayFailed"
     # intake: new events that arrived marked meta.replay (X marks XAA replays; AAA's are unmarked)
     EVENTS_RECOVERED_BY_REPLAY = "EventsRecoveredByReplay"
 

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from .outages import (
     JOB_COMPLETE,
     JOB_INCOMPLETE,
@@ -53,6 +55,7 @@ from .outages import (
     LedgerView,
     ReplayPolicy,
     Span,
+    assess,
     ceil_minute,
     floor_minute,
     intersect_spans,
@@ -280,3 +283,178 @@ def _start(ledger: Ledger, client: XApiClient, the_plan: ReplayPlan, report: Rep
 
 def _window_text(window: Span | None) -> str:
     return f"{iso(window[0])} to {iso(window[1])}" if window else "window unknown"
+
+
+# --- a run against a stack's resources (the ReplayFunction, `xrelay invoke`) -----------------------
+
+
+@dataclass
+class StackReplayRun:
+    """What the handler logs and returns: the run's report, or why there was none."""
+
+    alarm_change: Any = None  # the AlarmChange the invocation carried, if any
+    recorded: bool | None = None  # whether that change was new to the ledger
+    webhook_id: str | None = None
+    report: ReplayReport | None = None
+    error: str | None = None  # the run could not reach X (a failure: alarmed); the ledger is intact
+    idle: str | None = None  # nothing to replay against yet (not a failure)
+    ignored_event: str | None = None  # why the invocation's alarm event could not be read
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.error is None, "error": self.error, "idle": self.idle,
+                               "webhook_id": self.webhook_id}
+        if self.alarm_change is not None:
+            out["alarm_change"] = {"alarm": self.alarm_change.alarm, "state": self.alarm_change.state,
+                                   "at": iso(self.alarm_change.at), "new": self.recorded}
+        if self.ignored_event:
+            out["ignored_event"] = self.ignored_event
+        if self.report is not None:
+            out.update(self.report.summary())
+        return out
+
+
+def is_alarm_event(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("detail-type") == "CloudWatch Alarm State Change"
+
+
+def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, now: datetime | None = None,
+                  policy: ReplayPolicy | None = None) -> StackReplayRun:
+    """Record the alarm state change ``event`` carries (if any), then run the replay once.
+
+    The change is written first and its failure raises (StoreUnavailable): EventBridge's
+    invocation is asynchronous and Lambda retries it, so an outage is never dropped. After that,
+    nothing raises for X's sake: an unreachable X or app secret comes back in ``error`` and the
+    next scheduled run is the retry (the ledger keeps everything it needs).
+    """
+    from .credentials import SecretUnavailable, load_app_credentials
+    from .outages import parse_alarm_event
+    from .store import StateStore
+
+    now = now or datetime.now(UTC)
+    policy = policy or ReplayPolicy.from_env()
+    state = StateStore(settings.state_table)
+    ledger = Ledger(settings.state_table, state.ddb)
+    run = StackReplayRun()
+    if is_alarm_event(event):
+        try:
+            run.alarm_change = parse_alarm_event(event)
+        except ValueError as exc:  # not retryable: log it and still do the scheduled work
+            run.ignored_event = str(exc)
+            _log.error("alarm state change ignored: %s", exc)
+    if run.alarm_change is not None:
+        run.recorded = ledger.record_alarm_change(run.alarm_change)
+        _log.info("alarm %s is %s since %s%s", run.alarm_change.alarm, run.alarm_change.state,
+                  iso(run.alarm_change.at), "" if run.recorded else " (already recorded)")
+
+    url = _declared_webhook_url(state)
+    run.webhook_id = settings.webhook_id or _known_webhook_id(state, url)
+    try:
+        app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
+    except SecretUnavailable as exc:
+        run.error = f"X app credentials unavailable: {exc}"
+        return run
+    with XApiClient(app, base_url=settings.x_api_base_url, transport=transport) as client:
+        try:
+            if run.webhook_id is None and url:
+                run.webhook_id = next((w.id for w in client.list_webhooks() if w.url == url), None)
+            if run.webhook_id is None:
+                run.idle = ("no webhook to replay to: set the WebhookId Parameter, or declare the webhook URL "
+                            "(`xrelay subscriptions apply`) and let the reconcile register it")
+                return run
+            run.report = run_replays(ledger, client, run.webhook_id, now, policy)
+            if run.report.failed:  # X refused (or never answered) the job: no progress, alarmed if it lasts
+                run.error = "; ".join(run.report.failed)
+        except XApiError as exc:
+            run.error = f"X API unavailable: {exc.code} ({exc})"
+    return run
+
+
+def _declared_webhook_url(state: Any) -> str | None:
+    from .desired import DesiredState
+
+    stored = state.desired()
+    return DesiredState.from_json(stored["state"]).webhook.url if stored else None
+
+
+def _known_webhook_id(state: Any, url: str | None) -> str | None:
+    """The id the reconcile last saw X give the declared URL: no call to X in the common case."""
+    health = state.webhook_health(url) if url else None
+    return (health or {}).get("webhook_id") or None
+
+
+# --- `xrelay replay status`: the ledger as an operator reads it -----------------------------------
+
+
+class IntervalRow(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    source: str = Field(description="alarm, operator or webhook")
+    ref: str = Field(description="the alarm's name, the declaring operator, or the webhook")
+    from_: str = Field(alias="from", description="when it started (ISO 8601 UTC)")
+    to: str | None = Field(description="when it ended; null while open")
+    reason: str
+    status: str = Field(description="open, pending, replaying, recovered, lost or partially lost")
+    span: tuple[str, str] = Field(description="the padded, minute-aligned span a replay must cover")
+    minutes: int
+    recovered_minutes: int
+    pending_minutes: int
+    lost_minutes: int
+    job_ids: list[str] = Field(description="this webhook's replay jobs whose window overlaps the span")
+
+
+class JobRow(BaseModel):
+    job_id: str
+    webhook_id: str | None
+    from_date: str | None = Field(description="X's from_date (YYYYMMDDHHMM UTC); null if only X's report is known")
+    to_date: str | None
+    submitted_at: str | None
+    status: str = Field(description="complete, incomplete, running, timed out, or unknown")
+    x_state: str | None = Field(description="X's job_state from replay_job_status, once reported")
+    x_description: str | None
+    reported_at: str | None
+    resubmission_of: list[str]
+
+
+class LedgerStatus(BaseModel):
+    """What `xrelay replay status --json` prints (docs/schemas/replay-status.schema.json)."""
+
+    now: str
+    webhook_id: str | None
+    minutes_unrecovered: int = Field(description="outage minutes within X's reach that no Complete job covers")
+    minutes_lost: int = Field(description="outage minutes recorded lost beyond X's 24-hour horizon")
+    waiting: str | None = Field(description="why the next run will start no job, if it will not")
+    next_window: tuple[str, str] | None = Field(description="the window the next run would ask X for")
+    intervals: list[IntervalRow]
+    jobs: list[JobRow]
+    lost: list[tuple[str, str]]
+
+
+def ledger_status(settings: Any, now: datetime | None = None, policy: ReplayPolicy | None = None) -> LedgerStatus:
+    """The ledger at ``now``, read once, without calling X (the webhook id as the replay finds it)."""
+    from .store import StateStore
+
+    now = now or datetime.now(UTC)
+    policy = policy or ReplayPolicy.from_env()
+    state = StateStore(settings.state_table)
+    view = Ledger(settings.state_table, state.ddb).read()
+    webhook_id = settings.webhook_id or _known_webhook_id(state, _declared_webhook_url(state))
+    the_plan = plan_replays(view, webhook_id or "", now, policy)
+    rows = []
+    for st in assess(view, now, policy, webhook_id):
+        d = st.as_dict(now, policy)
+        rows.append(IntervalRow(**{**d, "job_ids": [j["job_id"] for j in d["jobs"]]}))
+    jobs = [JobRow(job_id=j.job_id, webhook_id=j.webhook_id,
+                   from_date=j.window[0].strftime("%Y%m%d%H%M") if j.window else None,
+                   to_date=j.window[1].strftime("%Y%m%d%H%M") if j.window else None,
+                   submitted_at=iso(j.submitted_at) if j.submitted_at else None,
+                   status=j.status(now, policy.job_timeout), x_state=j.x_state, x_description=j.x_description,
+                   reported_at=iso(j.reported_at) if j.reported_at else None,
+                   resubmission_of=list(j.resubmission_of))
+            for j in sorted(view.jobs, key=lambda j: (j.submitted_at or now, j.job_id))]
+    window = the_plan.next_window
+    return LedgerStatus(
+        now=iso(now), webhook_id=webhook_id, minutes_unrecovered=the_plan.unrecovered_minutes,
+        minutes_lost=total_minutes(view.lost), waiting=the_plan.waiting if webhook_id else
+        "no webhook id known yet: the reconcile has not seen the webhook (or set the WebhookId Parameter)",
+        next_window=(iso(window[0]), iso(window[1])) if window and webhook_id else None,
+        intervals=rows, jobs=jobs, lost=[(iso(a), iso(b)) for a, b in view.lost])
