@@ -110,3 +110,39 @@ def test_reconcile_function_is_invokable_by_name_and_provisions_nothing(stack):
     with pytest.raises(LookupError, match="ReconcileFunction"):
         stack.invoke("NoSuchFunction", {})
     assert not any("Reconcile" in logical_id for logical_id in stack.stack.resources)
+
+
+def test_rate_schedules_run_their_functions_locally_and_cron_ones_are_listed_not_run(stack, monkeypatch):
+    import threading
+
+    from xrelay import template as tpl
+
+    assert tpl.rate_seconds("rate(5 minutes)") == 300 and tpl.rate_seconds("rate(1 hour)") == 3600
+    assert tpl.rate_seconds("cron(0 12 * * ? *)") is None
+    assert {(f, e) for f, e, _ in stack.scheduled()} == {("ReconcileFunction", "rate(5 minutes)"),
+                                                         ("ReplayFunction", "rate(5 minutes)")}
+
+    invoked: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def fake_invoke(function, event):
+        invoked.append((function, event["detail-type"]))
+        if len(invoked) >= 2:
+            stop.set()
+        raise RuntimeError("a failing run does not stop the schedule")
+
+    monkeypatch.setattr(stack, "invoke", fake_invoke)
+    threads = stack.schedulers(stop, first_delay=0.01)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert sorted(invoked) == [("ReconcileFunction", "Scheduled Event"), ("ReplayFunction", "Scheduled Event")]
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_the_local_scheduled_event_is_what_the_functions_accept(fake_x, stack):
+    from xrelay.local import scheduled_event
+
+    assert stack.invoke("ReconcileFunction", scheduled_event("ReconcileFunction"))["ok"]
+    assert stack.invoke("ReplayFunction", scheduled_event("ReplayFunction"))["ok"]

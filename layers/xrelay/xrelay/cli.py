@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=3000, help="HTTP port of the webhook API (default 3000)")
     p.add_argument("--aws-port", type=int, default=5000, help="port of the emulated AWS (default 5000)")
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--no-schedules", action="store_true",
+                   help="do not run the scheduled functions (reconcile, replay) on their rate")
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("send", help="sign a delivery file the way X does and POST it")
@@ -131,7 +133,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     stack = LocalStack(project_root(), args.stack_name)
     stack.provision()
     stop = threading.Event()
-    for thread in stack.stream_pollers(stop):
+    schedules = [] if args.no_schedules else stack.schedulers(stop)
+    for thread in [*stack.stream_pollers(stop), *schedules]:
         thread.start()
     http = stack.http_server(args.host, args.port)
     url = f"http://{args.host}:{args.port}/webhook"
@@ -139,12 +142,16 @@ def cmd_local(args: argparse.Namespace) -> int:
     x_api = os.environ.get("X_API_BASE_URL")
     x_api = (f"{x_api} (from X_API_BASE_URL)" if x_api else
              f"{stack.parameters().get('XApiBaseUrl')} (XApiBaseUrl's default; set X_API_BASE_URL to change it)")
+    schedule_text = "off (--no-schedules)" if args.no_schedules else "; ".join(
+        f"{function} {expression}" + ("" if every else " (cron: not run locally)")
+        for function, expression, every in stack.scheduled())
     print(f"""xrelay local stack {args.stack_name!r} is up.
   webhook URL       {url}   (GET ?crc_token=... for the CRC, POST for deliveries)
   emulated AWS      {endpoint}   (moto; export AWS_ENDPOINT_URL={endpoint} for other commands)
   X API             {x_api}
   X app secret      {app_secret_name(args.stack_name)!r} (`xrelay send` signs with its consumer_secret)
 {secret_lines}
+  schedules         {schedule_text}
 Try it:
   curl '{url}?crc_token=test-token'
   .venv/bin/xrelay send events/deliveries/xaa_post_create.json --url {url}

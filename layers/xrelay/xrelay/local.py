@@ -11,7 +11,10 @@
 * The template's HTTP routes are served on ``--port`` by the real handlers, called with API
   Gateway HTTP API (payload 2.0) events.
 * What runs asynchronously in AWS runs here too: each DynamoDB-stream trigger is polled and its
-  function invoked with Lambda-shaped batches, honouring ``batchItemFailures``.
+  function invoked with Lambda-shaped batches, honouring ``batchItemFailures``; each ``rate(...)``
+  Schedule event invokes its function at that rate, with an EventBridge ``Scheduled Event`` (the
+  first run a few seconds after start). ``cron(...)`` schedules and CloudWatch alarm rules do not
+  run locally (moto evaluates no alarms): ``xrelay invoke`` runs those functions by hand.
 
 Functions run in this process, one invocation at a time (as one Lambda sandbox would), each
 with the environment the template gives it.
@@ -29,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -285,6 +288,26 @@ class LocalStack:
     def stream_pollers(self, stop: threading.Event) -> list[threading.Thread]:
         return [threading.Thread(target=p.run, name=f"stream-{p.function}", daemon=True) for p in self.pollers(stop)]
 
+    def scheduled(self) -> list[tuple[str, str, int | None]]:
+        """(function, schedule expression, seconds between runs or None for cron) of the template's schedules."""
+        return [(function, expression, tpl.rate_seconds(expression))
+                for function, _, expression in tpl.schedules(self.template, self.parameters())]
+
+    def schedulers(self, stop: threading.Event, first_delay: float = 5.0) -> list[threading.Thread]:
+        """A thread per ``rate(...)`` schedule invoking its function until ``stop`` is set."""
+
+        def run(function: str, every: int) -> None:
+            delay = first_delay
+            while not stop.wait(delay):
+                try:
+                    self.invoke(function, scheduled_event(function))
+                except Exception as exc:  # like Lambda: a failed run is logged, the schedule goes on
+                    print(f"[local] {function} failed: {type(exc).__name__}: {exc}", flush=True)
+                delay = every
+
+        return [threading.Thread(target=run, args=(function, every), name=f"schedule-{function}", daemon=True)
+                for function, _, every in self.scheduled() if every]
+
     def drain(self, max_batches: int = 100) -> int:
         """Run the stream triggers synchronously until the streams are empty (tests, `invoke`)."""
         handed_total = 0
@@ -294,6 +317,15 @@ class LocalStack:
             if not any(h for h, _ in progress):
                 return handed_total
         return handed_total
+
+
+def scheduled_event(function: str) -> dict[str, Any]:
+    """What EventBridge Scheduler sends a function on its schedule."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:123456789012:rule/xrelay-local-{function}Schedule"], "detail": {},
+    }
 
 
 def api_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,

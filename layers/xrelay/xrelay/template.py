@@ -132,3 +132,27 @@ def stream_sources(template: dict[str, Any]) -> list[tuple[str, str, dict[str, A
                 stream = event["Properties"]["Stream"]
                 found.append((name, stream["Fn::GetAtt"][0], event["Properties"]))
     return found
+
+
+def schedules(template: dict[str, Any], parameters: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(function logical id, event name, schedule expression) for every Schedule event, Refs resolved."""
+    found = []
+    for name, res in functions(template).items():
+        for event_name, event in res["Properties"].get("Events", {}).items():
+            if event["Type"] == "Schedule":
+                expression = event["Properties"]["Schedule"]
+                if isinstance(expression, dict) and "Ref" in expression:
+                    expression = parameters[expression["Ref"]]
+                found.append((name, event_name, str(expression)))
+    return found
+
+
+def rate_seconds(expression: str) -> int | None:
+    """Seconds between runs of an EventBridge ``rate(...)`` expression; None for ``cron(...)``."""
+    import re
+
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        return None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return int(match.group(1)) * unit
