@@ -59,7 +59,7 @@ import sys
 import time
 import warnings
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -565,6 +565,70 @@ def measure_reconcile() -> dict[str, Any]:
     return results
 
 
+# ============================================================================ 6. replay: calls per run
+
+
+def measure_replay() -> dict[str, Any]:
+    """What one ReplayFunction run costs in AWS and X calls, at rest and around one outage's replay."""
+    import botocore.client
+    from moto import mock_aws
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakex import FakeX
+    from xrelay.aws import client
+    from xrelay.local import LocalStack
+    from xrelay.outages import Ledger, ReplayPolicy, parse_time
+    from xrelay.replay import run_replays
+
+    aws_calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        aws_calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
+        return original(self, operation_name, api_params)
+
+    now = parse_time("2026-11-26T12:00:00Z")
+    fake = FakeX(clock=lambda: now.timestamp())
+    policy = ReplayPolicy()
+    results: dict[str, Any] = {}
+
+    def run(name: str, ledger: Ledger, webhook_id: str) -> None:
+        fake.requests.clear()
+        aws_calls.clear()
+        with fake.client() as x:
+            report = run_replays(ledger, x, webhook_id, now, policy)
+        results[name] = {"aws_calls": len(aws_calls), "aws_by_operation": dict(sorted(Counter(aws_calls).items())),
+                         "x_calls": len(fake.requests), "jobs_started": report.jobs_started}
+
+    botocore.client.BaseClient._make_api_call = counting
+    try:
+        with quiet_stdout(), mock_aws():
+            client.cache_clear()
+            stack = LocalStack(ROOT, "xrelay-bench")
+            stack.provision()
+            ledger = Ledger(stack.stack.physical("StateTable"))
+            hook = fake.add_webhook("https://abc123.execute-api.us-east-1.amazonaws.com/webhook")
+            run("empty ledger", ledger, hook)
+            ledger.open("alarm", "IntakeUnavailableAlarm", now - timedelta(hours=3))
+            ledger.close("alarm", "IntakeUnavailableAlarm", now - timedelta(hours=2))
+            run("outage closed: starts its job", ledger, hook)
+            run("job running: waits", ledger, hook)
+            (job_id,) = fake.replay_jobs
+            fake.complete_replay(job_id)
+            ledger.record_job_status(job_id, "Complete", webhook_id=hook, at=now)
+            run("after Complete: counts it", ledger, hook)
+            run("at rest after recovery", ledger, hook)
+            for i in range(50):  # a flapping alarm: 50 short outages, 23 to 3 hours ago
+                start = now - timedelta(hours=23) + timedelta(minutes=24 * i)
+                ledger.open("alarm", "IntakeUnavailableAlarm", start)
+                ledger.close("alarm", "IntakeUnavailableAlarm", start + timedelta(minutes=3))
+            run("50 new outages: counts them, starts 1 job", ledger, hook)
+            client.cache_clear()
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+    return results
+
+
 # ============================================================================ 4. bytes and write units per event
 
 
@@ -766,6 +830,13 @@ def render(results: dict[str, Any]) -> str:
     for name in ("no drift", "after X lost 6"):
         out.append(f"   {name}: X " + ", ".join(f"{k} x{n}" for k, n in rec[name]["x_by_endpoint"].items()))
         out.append(f"   {name}: AWS " + ", ".join(f"{k} x{n}" for k, n in rec[name]["aws_by_operation"].items()))
+    rep = results["replay"]
+    out.append("")
+    out.append("6. Replay, per ReplayFunction run (strict fake X + moto ledger)")
+    out.append(table(["run", "AWS calls", "X calls", "jobs started"],
+                     [[name, r["aws_calls"], r["x_calls"], r["jobs_started"]] for name, r in rep.items()]))
+    for name in ("job running: waits", "50 new outages: counts them, starts 1 job"):
+        out.append(f"   {name}: AWS " + ", ".join(f"{k} x{n}" for k, n in rep[name]["aws_by_operation"].items()))
     return "\n".join(out)
 
 
@@ -780,16 +851,18 @@ def main() -> None:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"python": sys.version.split()[0]}
-    log(f"1/5 cold imports ({args.runs} runs x 6 processes)")
+    log(f"1/6 cold imports ({args.runs} runs x 6 processes)")
     results["cold_import"] = measure_cold_imports(args.runs)
-    log(f"2/5 warm CPU ({args.rounds} rounds)")
+    log(f"2/6 warm CPU ({args.rounds} rounds)")
     results["warm_cpu"] = measure_warm_cpu(args.rounds)
-    log("3/5 AWS API calls (moto)")
+    log("3/6 AWS API calls (moto)")
     results["api_calls"] = measure_api_calls()
-    log("4/5 bytes per event")
+    log("4/6 bytes per event")
     results["sizes"] = measure_sizes()
-    log("5/5 reconcile calls per run (fake X + moto)")
+    log("5/6 reconcile calls per run (fake X + moto)")
     results["reconcile"] = measure_reconcile()
+    log("6/6 replay calls per run (fake X + moto)")
+    results["replay"] = measure_replay()
     results["seconds"] = time.perf_counter() - started
 
     print(render(results))

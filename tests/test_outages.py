@@ -279,3 +279,14 @@ def test_policy_from_the_environment_and_its_limits():
                 {"job_timeout": timedelta(0)}, {"horizon_lead": timedelta(hours=24)}):
         with pytest.raises(ValueError):
             ReplayPolicy(**bad)
+
+
+def test_an_ok_and_an_alarm_of_the_same_instant_neither_swallow_the_next_outage_nor_get_lost():
+    from xrelay.outages import CLOSE, OPEN, derive_intervals
+
+    t = [datetime(2026, 11, 26, 9, m, tzinfo=UTC) for m in range(0, 60, 10)]
+    back_to_back = [(t[0], OPEN, ""), (t[1], CLOSE, ""), (t[1], OPEN, "again"), (t[2], CLOSE, "")]
+    for order in (back_to_back, back_to_back[::-1]):
+        assert [(i.start, i.end) for i in derive_intervals("alarm", "a", order)] == [(t[0], t[1]), (t[1], t[2])]
+    blip = [(t[3], CLOSE, ""), (t[3], OPEN, "")]
+    assert [(i.start, i.end) for i in derive_intervals("alarm", "a", blip)] == [(t[3], t[3])]

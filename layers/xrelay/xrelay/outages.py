@@ -427,15 +427,33 @@ class Ledger:
 
 def derive_intervals(source: str, ref: str, changes: Iterable[tuple[datetime, str, str]]) -> list[Interval]:
     """Intervals from one alarm's changes in any order: ALARM opens (a second ALARM while open keeps
-    the earlier start), the first OK after it closes, an OK with nothing open is ignored."""
+    the earlier start), the first OK after it closes, an OK with nothing open is ignored.
+
+    An OK and an ALARM of the same instant: with an interval open, the OK ends it and the ALARM
+    starts the next; with none open, they make one zero-length interval (padded when replayed).
+    Either way no change is swallowed."""
     out: list[Interval] = []
     opened: tuple[datetime, str] | None = None
-    for at, change, reason in sorted(changes, key=lambda c: (c[0], c[1] != OPEN)):  # same instant: open first
-        if change == OPEN and opened is None:
-            opened = (at, reason)
-        elif change == CLOSE and opened is not None:
-            out.append(Interval(source, ref, opened[0], at, f"{source}#{ref}#{iso(opened[0])}", opened[1]))
-            opened = None
+
+    def close(at: datetime) -> None:
+        nonlocal opened
+        assert opened is not None
+        out.append(Interval(source, ref, opened[0], at, f"{source}#{ref}#{iso(opened[0])}", opened[1]))
+        opened = None
+
+    by_instant: dict[datetime, dict[str, str]] = {}
+    for at, change, reason in changes:
+        by_instant.setdefault(at, {})[change] = reason
+    for at in sorted(by_instant):
+        here = by_instant[at]
+        if opened is not None and CLOSE in here:
+            close(at)
+            if OPEN in here:
+                opened = (at, here[OPEN])
+        elif opened is None and OPEN in here:
+            opened = (at, here[OPEN])
+            if CLOSE in here:
+                close(at)
     if opened is not None:
         out.append(Interval(source, ref, opened[0], None, f"{source}#{ref}#{iso(opened[0])}", opened[1]))
     return out
