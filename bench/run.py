@@ -53,6 +53,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -629,6 +630,66 @@ def measure_replay() -> dict[str, Any]:
     return results
 
 
+# ============================================================================ 7. shipped .pyc, after a SAM-style zip
+
+
+PYC_FUNCTIONS = ("crc", "intake", "publisher", "reconcile", "replay")
+
+
+def sam_zip_copy(src: Path, dst: Path) -> None:
+    """``src`` as Lambda unpacks what sam deploy zipped: every file dated 1980-01-01 (make_zip sets no date)."""
+    shutil.copytree(src, dst)
+    for path in dst.rglob("*"):
+        os.utime(path, (315532800, 315532800))
+
+
+def measure_shipped_pyc(runs: int) -> dict[str, Any]:
+    """Cold import of each handler over the built layer: with the unchecked-hash .pyc the layer's makefile
+    ships, against the timestamp .pyc that pip writes (what the python3.11 build method ships), which
+    the 1980 zip dates make stale, so Python recompiles on every cold start (and cannot cache: /opt is
+    read-only, played by PYTHONDONTWRITEBYTECODE). The layer is built for this machine's architecture,
+    with the same makefile: it downloads the pinned wheels, so it needs the package registry."""
+    import platform
+    import tempfile
+
+    arch = {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64"}.get(platform.machine())
+    if arch is None:
+        return {"skipped": f"no wheel platform for {platform.machine()}"}
+    with tempfile.TemporaryDirectory(prefix="xrelay-bench-pyc-") as tmp:
+        built = Path(tmp) / "built"
+        done = subprocess.run(["make", "--no-print-directory", "-C", str(LAYER), "build-XrelayLayer",
+                               f"ARTIFACTS_DIR={built}", f"PLATFORM={arch}", f"PYTHON={sys.executable}",
+                               f"RUNTIME_DIR={Path(tmp) / 'unchecked' / 'python'}"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            return {"skipped": "building the layer failed (offline?): " + done.stderr.strip()[-300:]}
+        sam_zip_copy(built, Path(tmp) / "unchecked")
+        stale = Path(tmp) / "stale-build"
+        shutil.copytree(built, stale)
+        for cache in list(stale.rglob("__pycache__")):
+            shutil.rmtree(cache)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(stale)], check=True)  # as pip does
+        sam_zip_copy(stale, Path(tmp) / "timestamp")
+        variants = {}
+        for kind in ("unchecked", "timestamp"):
+            layer = Path(tmp) / kind / "python"
+            for fn in PYC_FUNCTIONS:
+                env = {**lambda_env(fn), "PYTHONDONTWRITEBYTECODE": "1"}
+                variants[(fn, kind)] = (HANDLER_CODE.format(layer=str(layer), function_dir=str(FUNCTIONS / fn)), env)
+        for code, env in variants.values():  # warm the OS file cache
+            run_python(code, env)
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in variants}
+        for _ in range(runs):
+            for key, (code, env) in variants.items():
+                times[key].append(run_python(code, env)[0])
+    out: dict[str, Any] = {"runs": runs, "platform": arch, "functions": {}}
+    for fn in PYC_FUNCTIONS:
+        shipped, stale_ms = (statistics.median(times[(fn, k)]) for k in ("unchecked", "timestamp"))
+        out["functions"][fn] = {"unchecked_ms": shipped, "timestamp_ms": stale_ms, "ratio": shipped / stale_ms,
+                                "saved_ms": stale_ms - shipped}
+    return out
+
+
 # ============================================================================ 4. bytes and write units per event
 
 
@@ -837,6 +898,16 @@ def render(results: dict[str, Any]) -> str:
                      [[name, r["aws_calls"], r["x_calls"], r["jobs_started"]] for name, r in rep.items()]))
     for name in ("job running: waits", "50 new outages: counts them, starts 1 job"):
         out.append(f"   {name}: AWS " + ", ".join(f"{k} x{n}" for k, n in rep[name]["aws_by_operation"].items()))
+    pyc = results["pyc"]
+    out.append("")
+    if "skipped" in pyc:
+        out.append(f"7. Shipped .pyc: skipped ({pyc['skipped']})")
+    else:
+        out.append(f"7. Cold import over the built layer after a SAM-style zip ({pyc['platform']}, median of "
+                   f"{pyc['runs']}): the unchecked-hash .pyc shipped vs. pip's timestamp .pyc, stale after the zip")
+        out.append(table(["handler", "shipped .pyc ms", "stale .pyc ms", "ratio", "saved ms"],
+                         [[fn, f"{r['unchecked_ms']:.0f}", f"{r['timestamp_ms']:.0f}", f"{r['ratio']:.2f}",
+                           f"{r['saved_ms']:.0f}"] for fn, r in pyc["functions"].items()]))
     return "\n".join(out)
 
 
@@ -844,6 +915,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="cold-import runs per variant (median; default 9)")
     parser.add_argument("--rounds", type=int, default=50, help="warm-CPU rounds (median; default 50)")
+    parser.add_argument("--pyc-runs", type=int, default=7, help="cold-import runs per .pyc variant (default 7)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if args.runs < 1 or args.rounds < 1:
@@ -851,18 +923,20 @@ def main() -> None:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"python": sys.version.split()[0]}
-    log(f"1/6 cold imports ({args.runs} runs x 6 processes)")
+    log(f"1/7 cold imports ({args.runs} runs x 6 processes)")
     results["cold_import"] = measure_cold_imports(args.runs)
-    log(f"2/6 warm CPU ({args.rounds} rounds)")
+    log(f"2/7 warm CPU ({args.rounds} rounds)")
     results["warm_cpu"] = measure_warm_cpu(args.rounds)
-    log("3/6 AWS API calls (moto)")
+    log("3/7 AWS API calls (moto)")
     results["api_calls"] = measure_api_calls()
-    log("4/6 bytes per event")
+    log("4/7 bytes per event")
     results["sizes"] = measure_sizes()
-    log("5/6 reconcile calls per run (fake X + moto)")
+    log("5/7 reconcile calls per run (fake X + moto)")
     results["reconcile"] = measure_reconcile()
-    log("6/6 replay calls per run (fake X + moto)")
+    log("6/7 replay calls per run (fake X + moto)")
     results["replay"] = measure_replay()
+    log(f"7/7 shipped .pyc after a SAM-style zip ({args.pyc_runs} runs x 10 processes; builds the layer)")
+    results["pyc"] = measure_shipped_pyc(args.pyc_runs)
     results["seconds"] = time.perf_counter() - started
 
     print(render(results))
