@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import ROOT, fixture_bytes
+from conftest import ROOT
 from helpers import client_error, emf, post, published_keys, stored_keys, values
 from xrelay.cli import main
 from xrelay.normalize import normalize
