@@ -1,10 +1,13 @@
 """ReconcileFunction (scheduled): keeps X's webhook and subscriptions matching the declared state."""
 
+from datetime import UTC, datetime
+
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from xrelay.config import Settings
 from xrelay.observability import M, count, count_by, make_logger, make_metrics, make_tracer
 from xrelay.reconcile import metric_values, run_for_stack
+from xrelay.store import StateStore
 
 SETTINGS = Settings.from_env()
 logger = make_logger("reconcile")
@@ -31,7 +34,10 @@ def _handle(event, context):
         logger.info("reconcile had nothing to do: %s", run.idle)
     else:
         logger.info("reconcile finished", extra={"summary": summary})
-    return {"ok": run.error is None, "error": run.error, "idle": run.idle, **summary}
+    outcome = {"ok": run.error is None, "error": run.error, "idle": run.idle, **summary}
+    # What `xrelay status` judges the reconcile by, without asking X.
+    StateStore(SETTINGS.state_table).record_reconcile_run(datetime.now(UTC), outcome)
+    return outcome
 
 
 handler = tracer.capture_lambda_handler(_handle) if tracer else _handle

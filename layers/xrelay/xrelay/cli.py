@@ -101,6 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--expires-in", type=int, default=7200, help="seconds the OAuth 2.0 token is valid (X: 7200)")
     u.set_defaults(func=cmd_users_authorize)
 
+    p = sub.add_parser("teardown", help="unregister this stack's webhook and subscriptions at X, before `sam delete`")
+    # SUPPRESS: absent here, `xrelay --stack-name X teardown` keeps its value (a subparser default would replace it).
+    p.add_argument("--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default: samconfig.toml's)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
+    p.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/teardown.schema.json)")
+    p.add_argument("--keep-webhook", action="store_true", help="remove the subscriptions only, keep the webhook")
+    p.set_defaults(func=cmd_teardown)
+
+    p = sub.add_parser("status", help="one screen: am I losing events? (exit 1 when something needs a person)")
+    p.add_argument("--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default: samconfig.toml's)")
+    p.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/status.schema.json)")
+    p.add_argument("--acknowledge-lost", action="store_true",
+                   help="record the outage minutes lost so far as known, so they stop failing the status")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record (or of a command's --json)")
     p.add_argument("name", nargs="?", default="event-record", choices=["event-record", *COMMAND_SCHEMAS],
                    help="event-record (default), or a command whose --json output to describe")
@@ -550,6 +566,8 @@ def cmd_users_authorize(args: argparse.Namespace) -> int:
 # pydantic model, imported only when asked for.
 COMMAND_SCHEMAS = {
     "replay-status": "xrelay.replay:LedgerStatus",
+    "status": "xrelay.status:StatusReport",
+    "teardown": "xrelay.teardown:TeardownResult",
 }
 
 
@@ -574,6 +592,69 @@ def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     if not rows:
         print("(none)")
+
+
+def cmd_teardown(args: argparse.Namespace) -> int:
+    from contextlib import redirect_stdout
+
+    from botocore.exceptions import ClientError
+
+    from .teardown import Outcome, TeardownResult, conclusion, notes, progress_line, rows, run_for_stack
+
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the one document only
+    listed = False
+
+    def show(result: TeardownResult) -> None:
+        nonlocal listed
+        listed = True
+        with redirect_stdout(out):
+            print(f"stack {args.stack_name!r} at X, webhook {result.webhook_url}:")
+            _table(("WHAT", "ID", "TEARDOWN"), rows(result))
+            for line in notes(result):
+                print(line)
+
+    def confirm(result: TeardownResult) -> bool:
+        show(result)
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            print("xrelay: not confirmed (stdin is not a terminal): run again with --yes", file=sys.stderr)
+            return False
+        what = f"Remove these {len(result.items)} item(s) at X and pause" if result.items else \
+            "Nothing is left at X. Pause"
+        print(f"{what} the reconcile until the next apply? [y/N] ", end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    try:
+        settings = _stack_settings(args.stack_name)
+    except ClientError as exc:  # CloudFormation: "Stack with id ... does not exist"
+        print(f"xrelay: stack {args.stack_name!r}: {exc}", file=sys.stderr)
+        return 2
+    result = run_for_stack(
+        settings, dry_run=args.dry_run, keep_webhook=args.keep_webhook, confirm=confirm,
+        progress=lambda n, total, item: print(progress_line(n, total, item), file=sys.stderr, flush=True))
+    if not listed:  # dry run, nothing to do, or X unreadable: confirm() was not asked
+        show(result)
+    elif result.outcome in (Outcome.DONE, Outcome.INCOMPLETE):
+        with redirect_stdout(out):
+            _table(("WHAT", "ID", "TEARDOWN"), rows(result))
+    print(conclusion(result), file=out)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    return {Outcome.DONE: 0, Outcome.NOTHING_TO_DO: 0, Outcome.DRY_RUN: 0, Outcome.DECLINED: 2}.get(result.outcome, 1)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import gather, render
+
+    _aws_env()
+    # Progress on a terminal only: cron and CI get the report alone.
+    progress = (lambda step: print(f"... {step}", file=sys.stderr, flush=True)) if sys.stderr.isatty() else None
+    report = gather(args.stack_name, acknowledge_lost=args.acknowledge_lost, progress=progress)
+    if report.outages.acknowledged_now:
+        print(f"acknowledged {report.outages.acknowledged_now} lost minute(s)", file=sys.stderr)
+    print(report.model_dump_json(indent=2) if args.json else render(report))
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

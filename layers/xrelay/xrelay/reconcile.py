@@ -609,6 +609,15 @@ def load_stack_desired(state: Any) -> DesiredState | None:
     return DesiredState.from_json(stored["state"]) if stored else None
 
 
+def torn_down(state: Any) -> str | None:
+    """Why the reconcile must leave X alone after ``xrelay teardown`` (None: it may act).
+
+    Without this pause the next scheduled run would register again everything just removed.
+    """
+    at = state.torn_down_at()
+    return f"torn down at {at} (`xrelay teardown`); run `xrelay subscriptions apply FILE` to resume" if at else None
+
+
 def run_for_stack(settings: Any, *, transport: Any = None, now: datetime | None = None,
                   dry_run: bool = False, seconds_left: Callable[[], float] | None = None) -> StackRun:
     """Reconcile the stack described by ``settings`` (``xrelay.config.Settings``) once.
@@ -625,6 +634,8 @@ def run_for_stack(settings: Any, *, transport: Any = None, now: datetime | None 
     desired = load_stack_desired(state)
     if desired is None:
         return StackRun(None, idle="no desired state stored yet: run `xrelay subscriptions apply FILE`")
+    if paused := torn_down(state):
+        return StackRun(desired, idle=paused)
     try:
         app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
     except SecretUnavailable as exc:

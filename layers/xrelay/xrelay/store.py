@@ -34,6 +34,10 @@ MAX_RECORD_BYTES = 380_000
 QUARANTINE_PART_BYTES = 350_000
 QUARANTINE, QUARANTINE_PART, USER, DESIRED = "quarantine", "quarantine-part", "user", "desired"
 WEBHOOK, WEBHOOK_OUTAGE = "webhook", "webhook-outage"
+RECONCILE = "reconcile"
+# What the reconcile's handler returns that `xrelay status` reads back (StateStore.record_reconcile_run).
+RECONCILE_RUN_FIELDS = ("ok", "error", "idle", "desired", "actual", "drift", "webhook_valid", "needs_authorization",
+                        "revoked", "rate_limited", "out_of_time", "failed")
 
 
 class StoreUnavailable(Exception):
@@ -360,3 +364,41 @@ class StateStore:
                                ExpressionAttributeValues={":p": {"S": kind}}).get("Items", [])
         return [{"sk": i["sk"]["S"], "received_at": i["received_at"]["S"], "body": json.loads(i["body"]["S"])}
                 for i in items]
+
+    # -- `xrelay teardown`: the desired state stays stored (for the record, and to resume), but paused
+    def mark_torn_down(self, at: datetime) -> bool:
+        """Mark the stored desired state as torn down, so the reconcile idles; False if none is stored.
+
+        ``put_desired`` replaces the whole item, so the next ``xrelay subscriptions apply`` clears it.
+        """
+        return conditional_write(lambda: self.ddb.update_item(
+            TableName=self.table, Key={"pk": {"S": DESIRED}, "sk": {"S": "current"}},
+            UpdateExpression="SET torn_down_at = :t", ConditionExpression="attribute_exists(sk)",
+            ExpressionAttributeValues={":t": {"S": iso(at)}}), self.table)
+
+    def torn_down_at(self) -> str | None:
+        """When ``xrelay teardown`` marked the desired state (None: never, or applied again since)."""
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": DESIRED}, "sk": {"S": "current"}},
+                                 ConsistentRead=True, ProjectionExpression="torn_down_at").get("Item")
+        return item["torn_down_at"]["S"] if item and "torn_down_at" in item else None
+
+    def forget_webhook_health(self, url: str) -> None:
+        """Drop what the reconcile knew of a webhook deleted on purpose: its next registration (after
+        an apply) is then a first one, not the end of an outage to replay, and the replay stops
+        looking for its old id. Recorded outages stay."""
+        self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": WEBHOOK}, "sk": {"S": url}})
+
+    # -- the reconcile's last run, so `xrelay status` can judge it without calling X
+    def record_reconcile_run(self, at: datetime, outcome: dict[str, Any]) -> None:
+        """Overwrite the last run's record (one PutItem per run) with the fields of ``RECONCILE_RUN_FIELDS``."""
+        kept = {name: outcome.get(name) for name in RECONCILE_RUN_FIELDS}
+        kept["failed"] = (kept["failed"] or [])[:20]  # one line per failed action: keep the item small
+        self.ddb.put_item(TableName=self.table, Item={
+            "pk": {"S": RECONCILE}, "sk": {"S": "last"}, "at": {"S": iso(at)},
+            "run": {"S": json.dumps(kept, separators=(",", ":"), default=str)}})
+
+    def last_reconcile_run(self) -> dict[str, Any] | None:
+        """{at, ok, error, idle, desired, actual, drift, ...} of the reconcile's last run, None before the first."""
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": RECONCILE}, "sk": {"S": "last"}},
+                                 ConsistentRead=True).get("Item")
+        return {"at": item["at"]["S"], **json.loads(item["run"]["S"])} if item else None
