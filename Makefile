@@ -43,11 +43,14 @@ lint: install $(TOOLS)/bin/sam
 bench: install
 	$(BIN)/python bench/run.py
 
-# Deployable artifacts in .aws-sam/build, no Docker. XrelayLayer ships unchecked-hash .pyc compiled
-# by python3.11 (layers/xrelay/Makefile); the check fails the build if they are missing.
+# Deployable artifacts in .aws-sam/build, no Docker. Both layers ship unchecked-hash .pyc compiled
+# by python3.11 (layers/xrelay/Makefile); the check fails the build if any module lacks one.
+LAYERS := XrelayLayer TracingLayer
 build: $(TOOLS)/bin/sam
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam build --template-file template.yaml
-	$(MAKE) --no-print-directory -C layers/xrelay check-pyc DIR="$(CURDIR)/.aws-sam/build/XrelayLayer/python"
+	for layer in $(LAYERS); do \
+		$(MAKE) --no-print-directory -C layers/xrelay check-pyc DIR="$(CURDIR)/.aws-sam/build/$$layer/python" || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache

@@ -33,9 +33,10 @@ Ratios are used where absolute times depend on the machine.
    ``store.event_item`` builds, sized with DynamoDB's rules (UTF-8 attribute names + values: S = UTF-8
    length, N = ceil(significant digits / 2) + 1, B = raw length, BOOL = 1); WCU = ceil(size / 1 KB)
    for the base table plus the ByUser GSI entry (keys + pk + event_type + source) when the item has
-   ``user_key``. Ratios compare stored bytes with the raw (compact JSON) delivery bytes each event came
-   in, and the SQS message (``publisher.outgoing``: body + attributes) with the same. A duplicate's
-   failed conditional put is billed for the item too (table only: no GSI write, no stream record).
+   ``user_key``, plus 1 for the ByPost entry (pk + post_id) when it has ``post_id``. Ratios compare
+   stored bytes with the raw (compact JSON) delivery bytes each event came in, and the SQS message
+   (``publisher.outgoing``: body + attributes) with the same. A duplicate's failed conditional put is
+   billed for the item too (table only: no GSI write, no stream record).
 5. The reconcile, per run: calls to X (reads and writes, by endpoint) and AWS calls (by operation),
    against the strict fake X of the tests and moto, for a desired state of 10 AAA users and 50 XAA
    subscriptions (25 public, 25 private). Runs: from nothing; again with no drift; after X lost
@@ -383,6 +384,15 @@ def ten_tweet_delivery() -> bytes:
     return json.dumps(doc).encode()
 
 
+def deletion_of_the_stored_post() -> bytes:
+    """xaa/02_post.delete.json naming xaa/01's post, which the first scenario stored: intake writes the
+    tombstone too; the publisher redacts the copy and sends the compliance message (xrelay.compliance)."""
+    stored = json.loads((FIXTURES / "xaa" / "01_post.create.json").read_bytes())
+    doc = json.loads((FIXTURES / "xaa" / "02_post.delete.json").read_bytes())
+    doc["data"]["payload"]["id"] = stored["data"]["payload"]["id"]
+    return json.dumps(doc).encode()
+
+
 def summarise(calls: list[tuple[str | None, str, str, dict[str, Any]]], function: str) -> dict[str, Any]:
     mine = [(service, op, params) for scope, service, op, params in calls if scope == function]
     secrets = [c for c in mine if c[0] == "secretsmanager"]
@@ -435,6 +445,7 @@ def measure_api_calls() -> dict[str, Any]:
         ("AAA 10 events (tweet_create x10)", ten_tweet_delivery()),
         ("XAA 1 event, redelivered", (FIXTURES / "xaa" / "01_post.create.json").read_bytes()),
         ("AAA 10 events, redelivered", ten_tweet_delivery()),
+        ("XAA 1 deletion of a stored post", deletion_of_the_stored_post()),
     ]
     results: dict[str, Any] = {"scenarios": []}
     botocore.client.BaseClient._make_api_call = counting
@@ -715,6 +726,7 @@ def item_size(item: dict[str, dict[str, Any]]) -> int:
 
 
 GSI_ATTRIBUTES = ("pk", "user_key", "ts", "event_type", "source")  # table key + index keys + INCLUDE projection
+BY_POST_ATTRIBUTES = ("pk", "post_id")  # the ByPost entry of an event item (ref_of is on reference items only)
 
 
 def measure_sizes() -> dict[str, Any]:
@@ -733,6 +745,7 @@ def measure_sizes() -> dict[str, Any]:
             item = event_item(record, RETENTION_DAYS)
             size = item_size(item)
             gsi = item_size({k: item[k] for k in GSI_ATTRIBUTES}) if "user_key" in item else 0
+            by_post = item_size({k: item[k] for k in BY_POST_ATTRIBUTES}) if "post_id" in item else 0
             message = outgoing("1", record, "xrelay-EventsTable-BENCH")
             rows.append({
                 "fixture": fixture_name(path),
@@ -742,7 +755,8 @@ def measure_sizes() -> dict[str, Any]:
                 "record_blob_bytes": len(item["record"]["B"]),
                 "item_bytes": size,
                 "gsi_bytes": gsi,
-                "wcu": math.ceil(size / 1024) + (math.ceil(gsi / 1024) if gsi else 0),
+                "by_post_bytes": by_post,
+                "wcu": math.ceil(size / 1024) + (math.ceil(gsi / 1024) if gsi else 0) + (1 if by_post else 0),
                 "duplicate_wcu": math.ceil(size / 1024),  # a failed conditional put still pays for the item
                 "sqs_bytes": message.size,
                 "sqs_body_bytes": len(message.body.encode()),
@@ -756,13 +770,15 @@ def measure_sizes() -> dict[str, Any]:
     return {
         "events": n,
         "with_gsi_entry": sum(1 for r in rows if r["gsi_bytes"]),
+        "with_by_post_entry": sum(1 for r in rows if r["by_post_bytes"]),
         "item_bytes_mean": total("item_bytes") / n,
         "item_bytes_max": max(r["item_bytes"] for r in rows),
         "item_bytes_max_fixture": max(rows, key=lambda r: r["item_bytes"])["fixture"],
         "gsi_bytes_mean": total("gsi_bytes") / max(1, sum(1 for r in rows if r["gsi_bytes"])),
         # Storage is billed with 100 bytes of overhead per item and per index entry.
-        "billed_storage_bytes_mean": (total("item_bytes") + total("gsi_bytes") + 100 * n
-                                      + 100 * sum(1 for r in rows if r["gsi_bytes"])) / n,
+        "billed_storage_bytes_mean": (total("item_bytes") + total("gsi_bytes") + total("by_post_bytes") + 100 * n
+                                      + 100 * sum(1 for r in rows if r["gsi_bytes"])
+                                      + 100 * sum(1 for r in rows if r["by_post_bytes"])) / n,
         "items_over_1kb": sum(1 for r in rows if r["item_bytes"] > 1024),
         "wcu_mean": total("wcu") / n,
         "wcu_max": max(r["wcu"] for r in rows),
@@ -860,7 +876,8 @@ def render(results: dict[str, Any]) -> str:
     sizes = results["sizes"]
     out.append("")
     out.append(f"4. Bytes and write units per event ({sizes['events']} fixture events, "
-               f"{sizes['with_gsi_entry']} with a ByUser GSI entry; DynamoDB sizing rules)")
+               f"{sizes['with_gsi_entry']} with a ByUser GSI entry, {sizes['with_by_post_entry']} a ByPost one; "
+               "DynamoDB sizing rules)")
     rows = [
         ["raw delivery bytes per event, compact JSON (mean)", f"{sizes['raw_bytes_mean']:.0f}"],
         ["stored item bytes (mean / max)",
@@ -868,7 +885,7 @@ def render(results: dict[str, Any]) -> str:
         ["GSI entry bytes (mean, when present)", f"{sizes['gsi_bytes_mean']:.0f}"],
         ["billed storage bytes incl. 100 B/item overhead (mean)", f"{sizes['billed_storage_bytes_mean']:.0f}"],
         ["events whose item exceeds 1 KB (2+ WCU on the table)", f"{sizes['items_over_1kb']} of {sizes['events']}"],
-        ["WCU per new event, table + GSI (mean / max)", f"{sizes['wcu_mean']:.2f} / {sizes['wcu_max']}"],
+        ["WCU per new event, table + GSIs (mean / max)", f"{sizes['wcu_mean']:.2f} / {sizes['wcu_max']}"],
         ["WCU per duplicate (failed conditional put; mean)", f"{sizes['duplicate_wcu_mean']:.2f}"],
         ["stored item bytes / raw bytes", f"{sizes['stored_to_raw']:.2f}"],
         ["zlib record blob / record JSON", f"{sizes['blob_to_record_json']:.2f}"],

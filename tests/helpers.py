@@ -15,6 +15,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from xrelay.aws import client
 from xrelay.local import DEV_CONSUMER_SECRET, LocalStack, api_event
+from xrelay.models import Source
 from xrelay.publisher import decode_message
 from xrelay.signature import SIGNATURE_HEADER, sign
 
@@ -42,8 +43,10 @@ def crc(stack: LocalStack, query: str) -> tuple[int, dict[str, Any]]:
 
 
 def stored_keys(stack: LocalStack) -> list[str]:
+    """The keys of the stored events (not the table's other items: tombstones, post references...)."""
     table = stack.stack.physical("EventsTable")
-    items = client("dynamodb").scan(TableName=table, ProjectionExpression="pk")["Items"]
+    items = client("dynamodb").scan(TableName=table, ProjectionExpression="pk", FilterExpression="attribute_exists(#r)",
+                                    ExpressionAttributeNames={"#r": "record"})["Items"]
     return sorted(i["pk"]["S"] for i in items)
 
 
@@ -69,7 +72,9 @@ def receive_all(stack: LocalStack, logical_id: str = "EventsQueue") -> list[dict
 
 
 def published_keys(stack: LocalStack) -> list[str]:
-    return sorted(decode_message(m["Body"]).event_key for m in receive_all(stack))
+    """The keys of the events on the queue (received and deleted; compliance messages are dropped)."""
+    records = [decode_message(m["Body"]) for m in receive_all(stack)]
+    return sorted(r.event_key for r in records if r.source is not Source.XRELAY)
 
 
 # ------------------------------------------------------------------ fault injection (above botocore's retries)

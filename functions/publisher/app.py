@@ -1,24 +1,37 @@
-"""PublisherFunction: the event store's stream to the SQS events queue (the outbox relay)."""
+"""PublisherFunction: the event store's stream to the SQS events queue (the outbox relay), with
+deletions and revocations applied to the store first (xrelay.compliance)."""
+
+import os
 
 from xrelay.aws import client
+from xrelay.compliance import Compliance
 from xrelay.config import Settings
 from xrelay.observability import M, count, make_logger, make_metrics, make_tracer
 from xrelay.publisher import publish
+from xrelay.store import EventStore
 
 SETTINGS = Settings.from_env()
+# The PurgeOnRevoke Parameter: redact a user's private events when they revoke the app.
+PURGE_ON_REVOKE = os.environ.get("PURGE_ON_REVOKE", "false").lower() == "true"
 logger = make_logger("publisher")
 metrics = make_metrics("publisher")
 tracer = make_tracer("publisher")
 sqs = client("sqs")
+events = EventStore(SETTINGS.events_table, SETTINGS.retention_days, ddb=client("dynamodb"))
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event, context):
-    result = publish(event, sqs, SETTINGS.events_queue_url, SETTINGS.events_table, logger)
-    count(metrics, M.EVENTS_PUBLISHED, result.published)
+    compliance = Compliance(events, PURGE_ON_REVOKE, logger)
+    result = publish(event, sqs, SETTINGS.events_queue_url, compliance, logger)
+    count(metrics, M.EVENTS_PUBLISHED, result.published - result.compliance_messages)
     if result.pointers:
         count(metrics, M.OVERSIZE_POINTERS, result.pointers)
+    for name, value in sorted(compliance.counts.items()):
+        count(metrics, name, value)
+    if result.compliance_messages:
+        count(metrics, M.COMPLIANCE_MESSAGES_SENT, result.compliance_messages)
     if result.failed_sequences:
         count(metrics, M.FANOUT_FAILURES, len(result.failed_sequences))
         logger.warning("fan-out incomplete; Lambda will retry from the first failed record",

@@ -245,6 +245,11 @@ def cmd_events_get(args: argparse.Namespace) -> int:
     if record is None:
         print(f"xrelay: no event {args.key!r}", file=sys.stderr)
         return 1
+    for redaction in record.redactions:  # on stderr, so that stdout stays the record's JSON
+        why = f"post {redaction.post_id} was deleted" if redaction.post_id else "the user revoked the app"
+        what = "the whole event" if redaction.scope == "event" else f"the copies of post {redaction.post_id}"
+        print(f"REDACTED at {redaction.at.isoformat()}: {why} ({redaction.by}); {what} cut down to ids and times",
+              file=sys.stderr)
     print(record.model_dump_json(indent=2))
     return 0
 

@@ -110,6 +110,31 @@ def is_private_content(event_type: str) -> bool:
     return event_type.startswith(PRIVATE_CONTENT_PREFIXES)
 
 
+# --- Compliance (compliance.py): deletions and revocations --------------------------------------
+
+# The deletion of a post (XAA post.delete; AAA tweet_delete_events is mapped onto it).
+POST_DELETE = "post.delete"
+# The user took the app's access back (XAA oauth.revoke; AAA user_event revoke is mapped onto it).
+OAUTH_REVOKE = "oauth.revoke"
+# XAA types whose payload is a post (its id is the event's own post); AAA tweet_create and
+# filtered-stream posts are posts too (normalize.post_ids).
+XAA_POST_EVENT_TYPES: frozenset[str] = frozenset(
+    {"post.create", "post.reply.create", "post.quote.create", "post.repost.create", "post.mention.create"}
+)
+
+# Purged when the user revokes the app (with the PurgeOnRevoke Parameter): what only the user's own
+# authorisation let X deliver and that tells something only that user knows: their messages and
+# chats (with typing and read indicators), what they like, mute and block. Posts, mentions,
+# follows and profile updates are public on X and stay. Unknown AAA DM kinds
+# (``aaa.direct_message.<type>``) are messages too.
+PURGED_ON_REVOKE_PREFIXES: tuple[str, ...] = (*PRIVATE_CONTENT_PREFIXES, "mute.", "block.", "aaa.direct_message.")
+PURGED_ON_REVOKE_TYPES: frozenset[str] = frozenset({"like.create"})
+
+
+def is_purged_on_revoke(event_type: str) -> bool:
+    return event_type in PURGED_ON_REVOKE_TYPES or event_type.startswith(PURGED_ON_REVOKE_PREFIXES)
+
+
 # --- Subscribing (``xrelay subscriptions apply``): per-type facts about XAA subscriptions ---------
 # Keyed by names in XAA_EVENT_TYPES (never a second list of types): each table names only the
 # exceptions, so a type added above gets the defaults below (filter {user_id}, no direction, needs

@@ -18,6 +18,7 @@ from typing import Any
 
 from .apigw import Response
 from .credentials import ConsumerSecrets, SecretUnavailable
+from .event_types import POST_DELETE
 from .models import ControlMessage, EventRecord
 from .normalize import UnrecognisedDelivery, delivery_id, normalize
 from .observability import M, count, count_by
@@ -80,6 +81,10 @@ class Intake:
                     count(self.metrics, M.UNKNOWN_EVENT_TYPES)
                     self.log.warning("unknown event type stored and forwarded",
                                      extra={"event_key": record.event_key, "event_type": record.event_type})
+                if record.event_type == POST_DELETE:
+                    # The post's tombstone, before the event and on every copy of it (compliance.py):
+                    # a minimal first copy may not name the post, and a retry must still write it.
+                    self.events.record_deletion(record, received)
                 try:
                     stored = self.events.put_new(record)
                 except RecordTooLarge as exc:

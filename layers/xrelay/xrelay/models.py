@@ -13,15 +13,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Source(StrEnum):
     AAA = "aaa"  # Account Activity API (v2 or legacy enterprise), deprecated by X but delivered
     XAA = "xaa"  # X Activity API (/2/activity), the envelope {"data": {event_type, event_uuid, ...}}
     STREAM = "stream"  # filtered-stream posts X delivers to the same webhook
+    XRELAY = "xrelay"  # written by xrelay itself: compliance messages (compliance.py), never stored
 
 
 class Subscription(BaseModel):
@@ -51,10 +52,32 @@ class StoredPointer(BaseModel):
     key: dict[str, str] = Field(description="The item's primary key, e.g. {'pk': event_key}.")
 
 
+class RedactionReason(StrEnum):
+    POST_DELETED = "post_deleted"  # the author deleted the post on X (post.delete, tweet_delete_events)
+    USER_REVOKED = "user_revoked"  # the user revoked the app, and the stack purges private events (PurgeOnRevoke)
+
+
+class Redaction(BaseModel):
+    """One removal of content from a stored record: when, why and on whose word."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+
+    at: datetime = Field(description="When xrelay redacted the record (UTC).")
+    reason: RedactionReason = Field(description="post_deleted or user_revoked.")
+    by: str = Field(description="event_key of the deletion or revocation event that asked for it.")
+    post_id: str | None = Field(
+        None, description="The deleted post (post_deleted); null for user_revoked."
+    )
+    scope: Literal["event", "embedded"] = Field(
+        description="'event': the whole event (and for user_revoked its context) was cut down to identifiers, "
+        "times and types; 'embedded': only the copies of post_id inside the event were."
+    )
+
+
 class EventRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
-    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of this record's shape.")
+    schema_version: Literal[2] = Field(SCHEMA_VERSION, description="Version of this record's shape.")
     event_key: str = Field(description="Stable natural key of the event per subscription; the dedupe key.")
     source: Source = Field(description="Which X product delivered it: aaa, xaa or stream.")
     event_type: str = Field(
@@ -89,6 +112,28 @@ class EventRecord(BaseModel):
     stored: StoredPointer | None = Field(
         None, description="Set (and event/context null) when the record was too large for one SQS message."
     )
+    redacted: bool = Field(
+        False, description="True when xrelay removed content from 'event' (or 'context') because the post was "
+        "deleted or the user revoked the app; 'redactions' says what, when and why."
+    )
+    redactions: list[Redaction] = Field(
+        default_factory=list, description="Every redaction applied to this record, oldest first ([] when none)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_version_1(cls, data: Any) -> Any:
+        # Version 2 only added fields (with defaults), so a stored version-1 record is a version-2
+        # record that was never redacted: items written before the upgrade still decode.
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            return {**data, "schema_version": SCHEMA_VERSION}
+        return data
+
+    @model_validator(mode="after")
+    def _redacted_says_whether_there_are_redactions(self) -> EventRecord:
+        if self.redacted != bool(self.redactions):
+            raise ValueError("redacted must be true exactly when redactions is not empty")
+        return self
 
     def as_pointer(self, table: str) -> EventRecord:
         return self.model_copy(update={"event": None, "context": None, "stored": StoredPointer(

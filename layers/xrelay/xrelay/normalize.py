@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from .event_types import AAA_EVENT_ARRAYS, canonical_xaa_type, is_known_xaa_type
+from .event_types import AAA_EVENT_ARRAYS, POST_DELETE, XAA_POST_EVENT_TYPES, canonical_xaa_type, is_known_xaa_type
 from .models import ControlMessage, EventRecord, Source, Subscription
 
 CONTROL_KEYS = ("replay_job_status",)
@@ -394,3 +394,86 @@ def _aaa_user_event(user_event: Any, context: dict[str, Any], ctx: _Ctx) -> list
             records.append(_aaa_record(f"aaa:-:user_event.{kind}:{_digest(body)}", f"aaa.user_event.{kind}",
                                        f"user_event.{kind}", False, None, {kind: body}, context, ctx, None))
     return records
+
+
+# --------------------------------------------------------------------------- posts an event carries (compliance)
+
+# AAA (v1.1) objects that embed another post whole; a retweet's retweeted_status may itself quote one.
+_AAA_EMBEDDED_POSTS = ("retweeted_status", "quoted_status", "favorited_status")
+
+
+@dataclass(frozen=True)
+class PostIds:
+    """The posts whose content an event carries, by how it carries them (compliance.py redacts them).
+
+    A post an event only *names* (a reply's ``in_reply_to_status_id``, a like's ``liked_tweet_id``,
+    ``referenced_tweets`` ids) is not a copy: nothing of its content is there to remove.
+    """
+
+    own: str | None = None  # the post the event is: XAA post.* payload, AAA tweet_create, the stream's data
+    reposted: str | None = None  # the post it reposts: a repost's text and media are the original's
+    embedded: frozenset[str] = frozenset()  # other posts copied inside it: includes.tweets, *_status objects
+
+    @property
+    def copies(self) -> frozenset[str]:
+        """The posts other than its own (indexed by reference items, compliance.py)."""
+        return self.embedded | ({self.reposted} if self.reposted else set())
+
+    @property
+    def all(self) -> frozenset[str]:
+        return self.copies | ({self.own} if self.own else set())
+
+
+def post_object_id(post: dict[str, Any]) -> str | None:
+    """A v1.1 (``id_str``) or v2 (``id``) post object's id; never a JSON number (see :func:`_id`)."""
+    return _opt_id(post.get("id_str")) or _opt_id(post.get("id"))
+
+
+def embedded_posts(event: dict[str, Any], source: Source) -> Iterator[tuple[dict[str, Any] | list[Any], Any, dict]]:
+    """Every post object ``event`` embeds, as (container, key, post): ``container[key] is post``,
+    so that a caller holding a copy of the event can replace it."""
+    if source is Source.AAA:
+        pending = [event]
+        while pending:
+            obj = pending.pop()
+            for name in _AAA_EMBEDDED_POSTS:
+                inner = obj.get(name)
+                if isinstance(inner, dict):
+                    yield obj, name, inner
+                    pending.append(inner)
+    elif source in (Source.XAA, Source.STREAM):
+        includes = event.get("includes")
+        tweets = includes.get("tweets") if isinstance(includes, dict) else None
+        for index, tweet in enumerate(tweets if isinstance(tweets, list) else []):
+            if isinstance(tweet, dict):
+                yield tweets, index, tweet
+
+
+def post_ids(record: EventRecord) -> PostIds:
+    """Which posts' content ``record`` carries. A deletion carries none: it only names the post."""
+    event = record.event or {}
+    if record.event_type == POST_DELETE or record.source is Source.XRELAY:
+        return PostIds()
+    own = reposted = None
+    if record.source is Source.AAA:
+        if record.source_event_type == "tweet_create":
+            own = post_object_id(event)
+            retweeted = event.get("retweeted_status")
+            reposted = post_object_id(retweeted) if isinstance(retweeted, dict) else None
+    elif record.source is Source.STREAM or record.event_type in XAA_POST_EVENT_TYPES:
+        post = event.get("payload" if record.source is Source.XAA else "data")
+        post = post if isinstance(post, dict) else {}
+        own = post_object_id(post)
+        references = post.get("referenced_tweets")
+        reposted = next((_opt_id(ref.get("id")) for ref in references if isinstance(ref, dict)
+                         and ref.get("type") == "retweeted"), None) if isinstance(references, list) else None
+    embedded = {post_object_id(post) for _, _, post in embedded_posts(event, record.source)}
+    return PostIds(own, reposted, frozenset(embedded - {None, own, reposted}))
+
+
+def deleted_post_id(record: EventRecord) -> str | None:
+    """The post a deletion event names: XAA ``payload.id``, AAA ``status.id_str`` (or a string ``id``)."""
+    if record.event_type != POST_DELETE or not record.event:
+        return None
+    named = record.event.get("payload" if record.source is Source.XAA else "status")
+    return post_object_id(named) if isinstance(named, dict) else None

@@ -36,6 +36,11 @@ class M:
     OVERSIZE_POINTERS = "OversizeEventsAsPointers"
     FANOUT_FAILURES = "FanoutFailures"
     USERS_REVOKED = "UsersRevoked"
+    # compliance (publisher): deletions and revocations applied to the store
+    POSTS_REDACTED = "PostsRedacted"
+    COPIES_REDACTED = "CopiesRedacted"
+    COMPLIANCE_MESSAGES_SENT = "ComplianceMessagesSent"
+    USER_EVENTS_PURGED = "UserEventsPurged"
     # the reconcile (X's side against the declared desired state)
     SUBSCRIPTIONS_DESIRED = "SubscriptionsDesired"
     SUBSCRIPTIONS_ACTUAL = "SubscriptionsActual"

@@ -4,6 +4,12 @@ A conditional write that fails (a duplicate) produces no stream record, so only 
 the queue. Messages go out in ``SendMessageBatch`` calls of up to 10 entries and 256 KiB; an event
 whose record does not fit one message travels as a pointer to its stored item instead.
 
+Deletions and revocations are applied before anything is sent (compliance.py): an event a
+deletion or a revocation covers goes out redacted, a post's tombstone becomes a compliance message
+on the same queue, and a revocation purges the user's private events (with PurgeOnRevoke). Only
+INSERTs are news: the MODIFY records redactions produce are never published, and the table's other
+items (tombstones, references, revocation markers) carry no record.
+
 Failure handling follows Lambda's stream checkpointing: we stop at the first failure and report
 it and every later record as failed, so Lambda resumes from that record. An entry that succeeded
 inside a partly failed batch is sent again on the retry: consumers see an event *at least* once
@@ -15,10 +21,13 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .models import EventRecord
+from .compliance import Compliance, Tombstone
+from .models import EventRecord, Source
+from .store import StoreUnavailable
 
 SQS_MAX_BYTES = 262_144  # per message and per batch, body and attributes together
 ATTRIBUTE_NAMES = ("source", "event_type", "user_id", "known_type", "replay", "schema_version", "event_key")
@@ -64,18 +73,15 @@ def _blob(value: Any) -> bytes:
     return value if isinstance(value, (bytes, bytearray)) else base64.b64decode(value)
 
 
-def new_events(stream_event: dict[str, Any]) -> list[tuple[str, EventRecord]]:
-    """The INSERT records of a DynamoDB stream event (TTL expiries and updates are not news)."""
-    found = []
+def inserts(stream_event: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(sequence number, new image) of each INSERT: TTL expiries and updates (redactions) are not news."""
     for rec in stream_event.get("Records", []):
-        if rec.get("eventName") != "INSERT":
-            continue
-        image = rec["dynamodb"].get("NewImage") or {}
-        if "record" not in image:
-            continue
-        record = EventRecord.model_validate_json(zlib.decompress(_blob(image["record"]["B"])))
-        found.append((rec["dynamodb"]["SequenceNumber"], record))
-    return found
+        if rec.get("eventName") == "INSERT":
+            yield rec["dynamodb"]["SequenceNumber"], rec["dynamodb"].get("NewImage") or {}
+
+
+def decode_image(image: dict[str, Any]) -> EventRecord:
+    return EventRecord.model_validate_json(zlib.decompress(_blob(image["record"]["B"])))
 
 
 def batches(messages: list[Outgoing]) -> list[list[Outgoing]]:
@@ -95,15 +101,42 @@ class PublishResult:
     published: int
     pointers: int
     failed_sequences: list[str]
+    compliance_messages: int = 0
 
     def lambda_response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in self.failed_sequences]}
 
 
-def publish(stream_event: dict[str, Any], sqs: Any, queue_url: str, table: str, log: Any) -> PublishResult:
-    """The publisher Lambda's job: every INSERT of a stream batch onto the queue."""
-    all_sequences = [r["dynamodb"]["SequenceNumber"] for r in stream_event.get("Records", [])]
-    return send_records(new_events(stream_event), all_sequences, sqs, queue_url, table, log)
+def publish(stream_event: dict[str, Any], sqs: Any, queue_url: str, compliance: Compliance,
+            log: Any) -> PublishResult:
+    """The publisher Lambda's job: every new event of a stream batch onto the queue, deletions and
+    revocations applied first, and a compliance message for each new tombstone, in stream order."""
+    order = [r["dynamodb"]["SequenceNumber"] for r in stream_event.get("Records", [])]
+    news = list(inserts(stream_event))
+    try:
+        prepared = compliance.prepare([(seq, decode_image(image)) for seq, image in news if "record" in image])
+    except StoreUnavailable as exc:
+        log.error("compliance checks failed; Lambda will retry the whole batch", extra={"reason": str(exc)})
+        return PublishResult(0, 0, order)
+    messages: list[tuple[str, EventRecord]] = []
+    failed_from: str | None = None
+    for seq, image in news:
+        try:
+            if seq in prepared:
+                compliance.apply_revocation(prepared[seq])  # before the revoke goes out: a retry redoes both
+                messages.append((seq, prepared[seq]))
+            elif tombstone := Tombstone.from_item(image):
+                messages.append((seq, compliance.apply_deletion(tombstone)))
+        except StoreUnavailable as exc:
+            log.error("compliance work failed; Lambda will retry from this record", extra={"reason": str(exc)})
+            failed_from = seq
+            break
+    result = send_records(messages, order, sqs, queue_url, compliance.store.table, log)
+    if failed_from and not result.failed_sequences:
+        result.failed_sequences = order[order.index(failed_from):]
+    sent = set(order) - set(result.failed_sequences)
+    result.compliance_messages = sum(1 for seq, record in messages if record.source is Source.XRELAY and seq in sent)
+    return result
 
 
 def send_records(records: list[tuple[str, EventRecord]], order: list[str], sqs: Any, queue_url: str, table: str,

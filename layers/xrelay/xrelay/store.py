@@ -12,6 +12,15 @@ Item layout (events table):
   event_type  S, source S, known_type BOOL, replay BOOL, received_at S
   expires_at  N  epoch seconds; DynamoDB TTL (RetentionDays)
   record      B  zlib(JSON of the EventRecord)
+  post_id     S  the event's own post (normalize.post_ids); ByPost index partition (absent for non-posts)
+  redacted_at S, redaction_reason S, redacted_by S: the latest redaction (compliance.py), when there is one
+
+The table also holds a few items that are not events: no ``record``, so the publisher never
+publishes them, and no ``user_key``/``received_at``, so the ByUser index and time scans skip them
+(compliance.py explains what each is for):
+  deleted-post#<post_id>          a tombstone: X said the post is deleted (written by intake)
+  post-ref#<post_id>#<event_key>  ``post_id`` (ByPost) and ``ref_of``: the event embeds a copy of the post
+  revoked-user#<user_id>          the user revoked the app; their private events are purged (PurgeOnRevoke)
 """
 
 from __future__ import annotations
@@ -25,8 +34,14 @@ from typing import Any
 
 from .aws import client, error_code
 from .models import ControlMessage, EventRecord
+from .normalize import deleted_post_id, post_ids
 
 BY_USER_INDEX = "ByUser"
+BY_POST_INDEX = "ByPost"
+TOMBSTONE, POST_REF, REVOKED_USER = "deleted-post#", "post-ref#", "revoked-user#"
+# Tombstones and revocation markers outlive the events they guard by this much: a copy X delivers
+# late (a replay reaches 24 hours back, retries come within minutes) must still find them.
+COMPLIANCE_MARGIN_DAYS = 2
 # DynamoDB's item limit is 400 KB; leave room for the other attributes.
 MAX_RECORD_BYTES = 380_000
 # A quarantined delivery's compressed body is split into items of at most this many bytes, so
@@ -88,12 +103,19 @@ def event_item(record: EventRecord, retention_days: int) -> dict[str, Any]:
         "known_type": {"BOOL": record.known_type},
         "replay": {"BOOL": record.replay},
         "received_at": {"S": iso(record.received_at)},
-        "expires_at": {"N": str(int((record.received_at + timedelta(days=retention_days)).timestamp()))},
+        "expires_at": expiry(record.received_at, retention_days),
         "record": {"B": encode_record(record)},
     }
     if record.user_id:
         item["user_key"] = {"S": record.user_id}
+    own_post = post_ids(record).own
+    if own_post:
+        item["post_id"] = {"S": own_post}
     return item
+
+
+def expiry(start: datetime, days: int) -> dict[str, str]:
+    return {"N": str(int((start + timedelta(days=days)).timestamp()))}
 
 
 @dataclass
@@ -112,6 +134,31 @@ class EventStore:
         or :class:`StoreUnavailable` (answer 5xx: a retry may succeed).
         """
         item = event_item(record, self.retention_days)  # before the write: too large is not "unavailable"
+        return conditional_write(lambda: self.ddb.put_item(
+            TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"), self.table)
+
+    def record_deletion(self, deletion: EventRecord, now: datetime) -> bool:
+        """Write the tombstone of the post ``deletion`` names. False when it exists already (a
+        redelivery, or another subscription's copy of the deletion) or the deletion names no post.
+
+        The tombstone's stream record is what makes the publisher redact the post's stored copies
+        and tell consumers (compliance.py); until it expires, every copy stored later is redacted
+        before it is published.
+        """
+        post_id = deleted_post_id(deletion)
+        if post_id is None:
+            return False
+        item: dict[str, Any] = {
+            "pk": {"S": TOMBSTONE + post_id},
+            "deleted_post": {"S": post_id},
+            "deleted_at": {"S": iso(deletion.occurred_at or deletion.received_at)},
+            "deleted_by": {"S": deletion.event_key},
+            "delivery_id": {"S": deletion.delivery_id},
+            "noted_at": {"S": iso(now)},
+            "expires_at": expiry(now, self.retention_days + COMPLIANCE_MARGIN_DAYS),
+        }
+        if deletion.user_id:
+            item["deleted_for"] = {"S": deletion.user_id}
         return conditional_write(lambda: self.ddb.put_item(
             TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"), self.table)
 
