@@ -11,6 +11,7 @@ import pytest
 
 from conftest import fixture_bytes, fixture_json
 from helpers import client_error, post, receive_all, stored_keys
+from test_command_schemas import validate
 from xrelay import ops
 from xrelay.aws import client
 from xrelay.cli import main
@@ -42,20 +43,18 @@ def contents(stack, logical_id: str) -> dict[str, dict[str, Any]]:
     return {m["Body"]: m.get("MessageAttributes", {}) for m in receive_all(stack, logical_id)}
 
 
-def redrive(stack, **kwargs) -> ops.RedriveResult:
-    lines: list[str] = []
+def redrive(stack, progress: list[str] | None = None, **kwargs) -> ops.RedriveResult:
+    """``progress``, when given, collects the progress lines."""
     kwargs.setdefault("wait_seconds", 0)
-    result = ops.redrive(client("sqs"), stack.stack.queue_url("EventsDLQ"), stack.stack.queue_url("EventsQueue"),
-                         progress=lines.append, sleep=lambda s: None, **kwargs)
-    result.progress = lines  # for the assertions
-    return result
+    return ops.redrive(client("sqs"), stack.stack.queue_url("EventsDLQ"), stack.stack.queue_url("EventsQueue"),
+                       progress=(progress if progress is not None else []).append, sleep=lambda s: None, **kwargs)
 
 
 def test_redrive_moves_every_message_with_its_attributes(stack, capsys):
     sent = dead_letters(stack, 23)
     assert main(["dlq", "redrive", "--json"]) == 0
     out = capsys.readouterr()
-    result = json.loads(out.out)
+    result = validate("dlq-redrive", out.out)
     # moto has no StartMessageMoveTask: the copy is what runs here
     assert (result["method"], result["moved"], result["failed"], result["not_deleted"], result["ok"]) == \
         ("copy", 23, 0, 0, True)
@@ -120,11 +119,12 @@ def test_the_move_task_is_used_where_sqs_has_it(stack, faults):
                              "ApproximateNumberOfMessagesToMove": 3}]}
 
     faults.inject("sqs", "ListMessageMoveTasks", list_tasks, times=2)
-    result = redrive(stack)
+    lines: list[str] = []
+    result = redrive(stack, lines)
     assert started.fired == 1 and calls[0]["SourceArn"].endswith(stack.stack.physical("EventsDLQ").rsplit("/", 1)[-1])
     assert calls[0]["DestinationArn"].endswith(stack.stack.physical("EventsQueue").rsplit("/", 1)[-1])
     assert (result.method, result.moved, result.status, result.ok) == ("move-task", 3, "COMPLETED", True)
-    assert result.progress[-2:] == ["moved 1 of ~3 (running)", "moved 3 of ~3 (completed)"]
+    assert lines[-2:] == ["moved 1 of ~3 (running)", "moved 3 of ~3 (completed)"]
     # not waited for: returned running, with the handle to follow or cancel it
     faults.inject("sqs", "StartMessageMoveTask", lambda aws, op, params, real: {"TaskHandle": "task-2"})
     running = redrive(stack, wait=False)

@@ -570,6 +570,7 @@ def cmd_users_authorize(args: argparse.Namespace) -> int:
 # "event-record" is the consumers' record (docs/event-record.schema.json). module:attribute of a
 # pydantic model, imported only when asked for.
 COMMAND_SCHEMAS = {
+    "dlq-redrive": "xrelay.ops:RedriveResult",
     "replay-status": "xrelay.replay:LedgerStatus",
     "status": "xrelay.status:StatusReport",
     "teardown": "xrelay.teardown:TeardownResult",
@@ -586,7 +587,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     module, attribute = COMMAND_SCHEMAS[args.name].split(":")
     model = getattr(importlib.import_module(module), attribute)
-    print(json.dumps(model.model_json_schema(by_alias=True), indent=2))
+    # Serialization mode: these describe what the commands print (computed fields included).
+    print(json.dumps(model.model_json_schema(by_alias=True, mode="serialization"), indent=2))
     return 0
 
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, computed_field
 
 from .aws import error_code
 from .event_types import canonical_xaa_type
@@ -47,25 +48,28 @@ MOVE_TASK_POLL_SECONDS = 2.0
 _NOT_IMPLEMENTED_CODES = {"500", "501", "InvalidAction", "NotImplemented", "UnknownOperationException"}
 
 
-@dataclass
-class RedriveResult:
-    method: str  # "move-task" (SQS moves them server-side) or "copy" (receive, send, delete)
-    source: str
-    destination: str
+class RedriveResult(BaseModel):
+    """What `xrelay dlq redrive --json` prints (docs/schemas/dlq-redrive.schema.json)."""
+
+    method: Literal["move-task", "copy"] = Field(
+        description="move-task: SQS moves them server-side; copy: receive, send, delete")
+    source: str = Field(description="the DLQ's URL")
+    destination: str = Field(description="the events queue's URL")
     moved: int = 0
-    failed: int = 0  # received but not sent: visible in the DLQ again
-    not_deleted: int = 0  # sent but still in the DLQ: will be redriven (and seen) twice
-    status: str = "COMPLETED"  # COMPLETED, RUNNING (not waited for), FAILED, CANCELLED, STOPPED
+    failed: int = Field(0, description="received but not sent: visible in the DLQ again")
+    not_deleted: int = Field(0, description="sent but still in the DLQ: will be redriven (and seen) twice")
+    status: str = Field("COMPLETED", description="COMPLETED, RUNNING (not waited for), FAILED, CANCELLED, STOPPED")
     task_handle: str | None = None
     reason: str | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return self.status in ("COMPLETED", "RUNNING") and not self.failed and not self.not_deleted
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+        return self.model_dump(mode="json")
 
 
 def queue_arn(sqs: Any, url: str) -> str:
@@ -101,7 +105,8 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, max_messages: int | None 
                 raise
             progress("StartMessageMoveTask is not available here: copying instead (receive, send, delete)")
         else:
-            result = RedriveResult("move-task", dlq_url, queue_url, status="RUNNING", task_handle=handle)
+            result = RedriveResult(method="move-task", source=dlq_url, destination=queue_url, status="RUNNING",
+                                   task_handle=handle)
             progress(f"move task started: about {total} message(s) from the DLQ to the events queue")
             return _follow_move_task(sqs, result, source_arn, total, progress, sleep or time.sleep) if wait else result
     return _copy(sqs, dlq_url, queue_url, total, max_messages, wait_seconds, progress)
@@ -157,7 +162,7 @@ def _send_batches(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]
 
 def _copy(sqs: Any, dlq_url: str, queue_url: str, total: int, max_messages: int | None, wait_seconds: int,
           progress: Progress) -> RedriveResult:
-    result = RedriveResult("copy", dlq_url, queue_url)
+    result = RedriveResult(method="copy", source=dlq_url, destination=queue_url)
     goal = total if max_messages is None else min(total, max_messages)
     while max_messages is None or result.moved < max_messages:
         want = 10 if max_messages is None else min(10, max_messages - result.moved)
