@@ -501,8 +501,25 @@ def measure_api_calls() -> dict[str, Any]:
 
 # ============================================================================ 5. reconcile calls per run
 
-def measure_reconcile() -> dict[str, Any]:
+@contextlib.contextmanager
+def counting_aws_calls(calls: list[str]):
+    """Append every botocore call made inside to ``calls``, as "service.Operation"."""
     import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = counting
+    try:
+        yield calls
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+
+
+def measure_reconcile() -> dict[str, Any]:
     from moto import mock_aws
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -525,12 +542,6 @@ def measure_reconcile() -> dict[str, Any]:
         + [{"event_type": "like.create", "filter": {"user_id": u}} for u in private],
     })
     aws_calls: list[str] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(self, operation_name, api_params):
-        aws_calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
-        return original(self, operation_name, api_params)
-
     def run(fake: FakeX, state: StateStore, secrets: UserCredentialStore, want: DesiredState) -> dict[str, Any]:
         fake.requests.clear()
         aws_calls.clear()
@@ -546,34 +557,30 @@ def measure_reconcile() -> dict[str, Any]:
                 "drift": report.plan.drift, "errors": dict(report.errors)}
 
     results: dict[str, Any] = {"desired": {"aaa_users": len(aaa), "xaa": len(desired.activity)}}
-    botocore.client.BaseClient._make_api_call = counting
-    try:
-        with quiet_stdout(), mock_aws():
-            client.cache_clear()
-            stack = LocalStack(ROOT, "xrelay-bench")
-            stack.provision()
-            state = StateStore(stack.stack.physical("StateTable"))
-            secrets = UserCredentialStore("xrelay-bench")
-            fake = FakeX(aaa_subscription_limit=10_000, xaa_subscription_limit=100_000, page_size=1000)
-            for user_id in aaa + private:
-                secrets.put(StoredUser(user_id, fake.register_oauth1_user(user_id)))
-            results["from nothing"] = run(fake, state, secrets, desired)
-            results["no drift"] = run(fake, state, secrets, desired)
-            hook = next(iter(fake.webhooks))
-            for sub_id in list(fake.xaa_subscriptions)[:5]:
-                del fake.xaa_subscriptions[sub_id]
-            fake.aaa_subscriptions[hook].remove(aaa[0])
-            results["after X lost 6"] = run(fake, state, secrets, desired)
-            for i in range(2_500 - len(fake.xaa_subscriptions)):
-                fake.add_xaa_subscription("post.delete", {"user_id": str(7_000_000_000 + i)}, webhook_id=hook)
-            big = DesiredState.model_validate({
-                **desired.model_dump(exclude={"warnings"}),
-                "activity": [{"event_type": s["event_type"], "filter": s["filter"]}
-                             for s in fake.xaa_subscriptions.values()]})
-            results["no drift, 2,500 XAA"] = run(fake, state, secrets, big)
-            client.cache_clear()
-    finally:
-        botocore.client.BaseClient._make_api_call = original
+    with counting_aws_calls(aws_calls), quiet_stdout(), mock_aws():
+        client.cache_clear()
+        stack = LocalStack(ROOT, "xrelay-bench")
+        stack.provision()
+        state = StateStore(stack.stack.physical("StateTable"))
+        secrets = UserCredentialStore("xrelay-bench")
+        fake = FakeX(aaa_subscription_limit=10_000, xaa_subscription_limit=100_000, page_size=1000)
+        for user_id in aaa + private:
+            secrets.put(StoredUser(user_id, fake.register_oauth1_user(user_id)))
+        results["from nothing"] = run(fake, state, secrets, desired)
+        results["no drift"] = run(fake, state, secrets, desired)
+        hook = next(iter(fake.webhooks))
+        for sub_id in list(fake.xaa_subscriptions)[:5]:
+            del fake.xaa_subscriptions[sub_id]
+        fake.aaa_subscriptions[hook].remove(aaa[0])
+        results["after X lost 6"] = run(fake, state, secrets, desired)
+        for i in range(2_500 - len(fake.xaa_subscriptions)):
+            fake.add_xaa_subscription("post.delete", {"user_id": str(7_000_000_000 + i)}, webhook_id=hook)
+        big = DesiredState.model_validate({
+            **desired.model_dump(exclude={"warnings"}),
+            "activity": [{"event_type": s["event_type"], "filter": s["filter"]}
+                         for s in fake.xaa_subscriptions.values()]})
+        results["no drift, 2,500 XAA"] = run(fake, state, secrets, big)
+        client.cache_clear()
     return results
 
 
@@ -582,7 +589,6 @@ def measure_reconcile() -> dict[str, Any]:
 
 def measure_replay() -> dict[str, Any]:
     """What one ReplayFunction run costs in AWS and X calls, at rest and around one outage's replay."""
-    import botocore.client
     from moto import mock_aws
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -593,12 +599,6 @@ def measure_replay() -> dict[str, Any]:
     from xrelay.replay import run_replays
 
     aws_calls: list[str] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(self, operation_name, api_params):
-        aws_calls.append(f"{self.meta.service_model.service_name}.{operation_name}")
-        return original(self, operation_name, api_params)
-
     now = parse_time("2026-11-26T12:00:00Z")
     fake = FakeX(clock=lambda: now.timestamp())
     policy = ReplayPolicy()
@@ -612,32 +612,28 @@ def measure_replay() -> dict[str, Any]:
         results[name] = {"aws_calls": len(aws_calls), "aws_by_operation": dict(sorted(Counter(aws_calls).items())),
                          "x_calls": len(fake.requests), "jobs_started": report.jobs_started}
 
-    botocore.client.BaseClient._make_api_call = counting
-    try:
-        with quiet_stdout(), mock_aws():
-            client.cache_clear()
-            stack = LocalStack(ROOT, "xrelay-bench")
-            stack.provision()
-            ledger = Ledger(stack.stack.physical("StateTable"))
-            hook = fake.add_webhook("https://abc123.execute-api.us-east-1.amazonaws.com/webhook")
-            run("empty ledger", ledger, hook)
-            ledger.open("alarm", "IntakeUnavailableAlarm", now - timedelta(hours=3))
-            ledger.close("alarm", "IntakeUnavailableAlarm", now - timedelta(hours=2))
-            run("outage closed: starts its job", ledger, hook)
-            run("job running: waits", ledger, hook)
-            (job_id,) = fake.replay_jobs
-            fake.complete_replay(job_id)
-            ledger.record_job_status(job_id, "Complete", webhook_id=hook, at=now)
-            run("after Complete: counts it", ledger, hook)
-            run("at rest after recovery", ledger, hook)
-            for i in range(50):  # a flapping alarm: 50 short outages, 23 to 3 hours ago
-                start = now - timedelta(hours=23) + timedelta(minutes=24 * i)
-                ledger.open("alarm", "IntakeUnavailableAlarm", start)
-                ledger.close("alarm", "IntakeUnavailableAlarm", start + timedelta(minutes=3))
-            run("50 new outages: counts them, starts 1 job", ledger, hook)
-            client.cache_clear()
-    finally:
-        botocore.client.BaseClient._make_api_call = original
+    with counting_aws_calls(aws_calls), quiet_stdout(), mock_aws():
+        client.cache_clear()
+        stack = LocalStack(ROOT, "xrelay-bench")
+        stack.provision()
+        ledger = Ledger(stack.stack.physical("StateTable"))
+        hook = fake.add_webhook("https://abc123.execute-api.us-east-1.amazonaws.com/webhook")
+        run("empty ledger", ledger, hook)
+        ledger.open("alarm", "IntakeUnavailableAlarm", now - timedelta(hours=3))
+        ledger.close("alarm", "IntakeUnavailableAlarm", now - timedelta(hours=2))
+        run("outage closed: starts its job", ledger, hook)
+        run("job running: waits", ledger, hook)
+        (job_id,) = fake.replay_jobs
+        fake.complete_replay(job_id)
+        ledger.record_job_status(job_id, "Complete", webhook_id=hook, at=now)
+        run("after Complete: counts it", ledger, hook)
+        run("at rest after recovery", ledger, hook)
+        for i in range(50):  # a flapping alarm: 50 short outages, 23 to 3 hours ago
+            start = now - timedelta(hours=23) + timedelta(minutes=24 * i)
+            ledger.open("alarm", "IntakeUnavailableAlarm", start)
+            ledger.close("alarm", "IntakeUnavailableAlarm", start + timedelta(minutes=3))
+        run("50 new outages: counts them, starts 1 job", ledger, hook)
+        client.cache_clear()
     return results
 
 

@@ -87,3 +87,34 @@ def fake_x(monkeypatch):
     monkeypatch.setenv("X_BEARER_TOKEN", fake.bearer_token)
     yield fake
     server.shutdown()
+
+
+# The declared state most tests start from: the webhook, Alice's AAA activity, Bob's posts (XAA).
+WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
+ALICE, BOB = "4337869213", "2244994945"
+DESIRED = f"""webhook:
+  url: {WEBHOOK_URL}
+account_activity:
+  - user_id: "{ALICE}"
+activity:
+  - event_type: post.create
+    filter: {{user_id: "{BOB}"}}
+    tag: posts
+"""
+
+
+def apply_desired(directory: Path, text: str = DESIRED) -> Path:
+    """Store ``text`` as the stack's desired state the way an operator does (`xrelay subscriptions apply`)."""
+    from xrelay.cli import main
+
+    path = directory / "x.yaml"
+    path.write_text(text)
+    assert main(["subscriptions", "apply", str(path)]) == 0
+    return path
+
+
+@pytest.fixture
+def wired(fake_x, stack, tmp_path):
+    """The stack with the fake's app credentials seeded (as `xrelay local` seeds them) and DESIRED applied."""
+    apply_desired(tmp_path)
+    return stack

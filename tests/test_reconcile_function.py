@@ -9,32 +9,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pytest
-
+from conftest import ALICE, BOB
+from conftest import WEBHOOK_URL as URL
 from helpers import emf, values
 from xrelay.cli import main
 from xrelay.store import StateStore
 from xrelay.users import StoredUser, UserCredentialStore
-
-URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
-ALICE, BOB = "4337869213", "2244994945"
-
-
-@pytest.fixture
-def wired(fake_x, stack, tmp_path):
-    """The stack with the fake's app credentials seeded (as `xrelay local` seeds them from X_*)."""
-    desired = tmp_path / "x.yaml"
-    desired.write_text(f"""webhook:
-  url: {URL}
-account_activity:
-  - user_id: "{ALICE}"
-activity:
-  - event_type: post.create
-    filter: {{user_id: "{BOB}"}}
-    tag: posts
-""")
-    assert main(["subscriptions", "apply", str(desired)]) == 0
-    return stack
 
 
 def scheduled_event() -> dict:

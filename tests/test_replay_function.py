@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, apply_desired
+from conftest import WEBHOOK_URL as URL
 from helpers import client_error, emf, post, published_keys, stored_keys, values
 from xrelay.cli import main
 from xrelay.normalize import normalize
@@ -21,7 +22,6 @@ from xrelay.outages import Ledger, ceil_minute, floor_minute
 from xrelay.replay import LedgerStatus
 from xrelay.store import StateStore
 
-URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
 ALARM = "xrelay-IntakeUnavailableAlarm-1QW2ER3TY4UI"
 
 
@@ -40,9 +40,7 @@ def alarm_event(state: str, at: datetime) -> dict:
 @pytest.fixture
 def declared(fake_x, stack, tmp_path):
     """A desired webhook, registered at X and seen valid by the reconcile (its id is then known)."""
-    desired = tmp_path / "x.yaml"
-    desired.write_text(f"webhook:\n  url: {URL}\n")
-    assert main(["subscriptions", "apply", str(desired)]) == 0
+    apply_desired(tmp_path, f"webhook:\n  url: {URL}\n")
     result = stack.invoke("ReconcileFunction", sample("ReconcileFunction"))
     assert result["ok"] and result["webhook_valid"]
     (webhook_id,) = fake_x.webhooks

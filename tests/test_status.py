@@ -11,10 +11,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from jsonschema import Draft202012Validator
 
-from conftest import ROOT, fixture_bytes
+from conftest import ALICE, ROOT, fixture_bytes
+from conftest import WEBHOOK_URL as URL
 from helpers import client_error, post
+from test_command_schemas import validate
 from xrelay import status
 from xrelay.aws import client
 from xrelay.cli import main
@@ -22,27 +23,6 @@ from xrelay.outages import ALARM_SOURCE, Ledger
 from xrelay.status import StatusReport, gather, scheduled_runs
 from xrelay.store import StateStore
 from xrelay.users import StoredUser, UserCredentialStore
-
-URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
-ALICE, BOB = "4337869213", "2244994945"
-SCHEMA = ROOT / "docs" / "schemas" / "status.schema.json"
-
-
-@pytest.fixture
-def wired(fake_x, stack, tmp_path):
-    """A desired state applied: the webhook, Alice's AAA activity, Bob's posts (XAA)."""
-    desired = tmp_path / "x.yaml"
-    desired.write_text(f"""webhook:
-  url: {URL}
-account_activity:
-  - user_id: "{ALICE}"
-activity:
-  - event_type: post.create
-    filter: {{user_id: "{BOB}"}}
-    tag: posts
-""")
-    assert main(["subscriptions", "apply", str(desired)]) == 0
-    return stack
 
 
 def state(stack) -> StateStore:
@@ -83,14 +63,8 @@ def run_status(capsys, *args: str) -> tuple[int, str, str]:
 
 def status_json(capsys, *args: str) -> tuple[int, StatusReport]:
     code, out, _ = run_status(capsys, "--json", *args)
-    validator().validate(json.loads(out))
+    validate("status", out)
     return code, StatusReport.model_validate_json(out)
-
-
-def validator() -> Draft202012Validator:
-    schema = json.loads(SCHEMA.read_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def problem(report: StatusReport, check: str) -> str:

@@ -16,25 +16,17 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from conftest import ROOT
+from conftest import ALICE, BOB, ROOT
+from conftest import DESIRED as CORE_DESIRED
+from conftest import WEBHOOK_URL as URL
 from test_command_schemas import validate
 from xrelay import reconcile, teardown
 from xrelay.cli import _stack_settings, main
 from xrelay.store import StateStore
 from xrelay.users import StoredUser, UserCredentialStore
 
-URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
 OTHER_URL = "https://staging.example.com/webhook"
-ALICE, BOB = "4337869213", "2244994945"
-DESIRED = f"""webhook:
-  url: {URL}
-account_activity:
-  - user_id: "{ALICE}"
-activity:
-  - event_type: post.create
-    filter: {{user_id: "{BOB}"}}
-    tag: posts
-  - event_type: like.create
+DESIRED = CORE_DESIRED + f"""  - event_type: like.create
     filter: {{user_id: "{ALICE}", direction: inbound}}
 """
 XAA_DELETE = "DELETE /2/activity/subscriptions/:subscription_id"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from xrelay.config import Settings
-from xrelay.observability import M, count, count_by, make_logger, make_metrics, make_tracer
+from xrelay.observability import M, count, count_run, make_logger, make_metrics, make_tracer
 from xrelay.reconcile import metric_values, run_for_stack
 from xrelay.store import StateStore
 
@@ -22,10 +22,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"xrelay.reconci
 def _handle(event, context):
     run = run_for_stack(SETTINGS, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
     if run.report is not None:
-        for name, value in metric_values(run.report).items():
-            count(metrics, name, value)
-        for code, n in run.report.errors.items():
-            count_by(M.X_API_ERRORS, n, Code=code)
+        count_run(metrics, metric_values(run.report), run.report.errors)
     count(metrics, M.RECONCILE_FAILED, 1 if run.error else 0)
     summary = run.report.summary() if run.report else {}
     if run.error:

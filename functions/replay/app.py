@@ -3,7 +3,7 @@
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from xrelay.config import Settings
-from xrelay.observability import M, count, count_by, make_logger, make_metrics, make_tracer
+from xrelay.observability import M, count, count_run, make_logger, make_metrics, make_tracer
 from xrelay.replay import metric_values, run_for_stack
 
 SETTINGS = Settings.from_env()
@@ -19,10 +19,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"xrelay.replay"
 def _handle(event, context):
     run = run_for_stack(SETTINGS, event)  # a ledger failure raises: Lambda retries the alarm change
     if run.report is not None:
-        for name, value in metric_values(run.report).items():
-            count(metrics, name, value)
-        for code, n in run.report.errors.items():
-            count_by(M.X_API_ERRORS, n, Code=code)
+        count_run(metrics, metric_values(run.report), run.report.errors)
     count(metrics, M.REPLAY_FAILED, 1 if run.error else 0)
     summary = run.summary()
     if run.error:

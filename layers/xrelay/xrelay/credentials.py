@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # xapi imports httpx: the CRC must not, so it is imported where it is used
-    from .xapi import AppCredentials
+    from .xapi import AppCredentials, XApiClient
 
 # What load_app_credentials requires, and the optional OAuth 2.0 client credentials it passes on.
 APP_REQUIRED_FIELDS = ("consumer_key", "consumer_secret", "bearer_token")
@@ -87,6 +87,18 @@ def load_app_credentials(secret_arn: str, max_age: int = 300) -> AppCredentials:
 
     extra = {name: doc[name] for name in APP_OPTIONAL_FIELDS if doc.get(name)}
     return AppCredentials(doc["consumer_key"], doc["consumer_secret"], doc["bearer_token"], **extra)
+
+
+def stack_x_client(settings: Any, transport: Any = None) -> XApiClient:
+    """An X API client with the stack's app credentials and base URL.
+
+    ``settings`` is a ``config.Settings``; raises :class:`SecretUnavailable` like
+    :func:`load_app_credentials`. The reconcile, the replay and the teardown all start here.
+    """
+    app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
+    from .xapi import XApiClient
+
+    return XApiClient(app, base_url=settings.x_api_base_url, transport=transport)
 
 
 def parse_app_secret(value: str) -> dict[str, str]:

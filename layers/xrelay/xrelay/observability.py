@@ -103,6 +103,14 @@ def count_by(name: str, value: float, **dimensions: str) -> None:
             metric.add_dimension(name=key, value=dim)
 
 
+def count_run(metrics: Metrics, values: dict[str, float], x_errors: dict[str, int]) -> None:
+    """A scheduled run's figures (name -> value), and X's error answers as XApiErrors by Code."""
+    for name, value in values.items():
+        count(metrics, name, value)
+    for code, n in x_errors.items():
+        count_by(M.X_API_ERRORS, n, Code=code)
+
+
 @contextmanager
 def maybe_traced(tracer: Any | None, name: str):
     if tracer is None:

@@ -626,7 +626,7 @@ def run_for_stack(settings: Any, *, transport: Any = None, now: datetime | None 
     whole run (no desired state, unreadable app secret, X unreachable) come back in ``error``
     rather than as an exception: the next scheduled run is the retry.
     """
-    from .credentials import SecretUnavailable, load_app_credentials
+    from .credentials import SecretUnavailable, stack_x_client
     from .store import StateStore
     from .users import UserCredentialStore
 
@@ -637,11 +637,11 @@ def run_for_stack(settings: Any, *, transport: Any = None, now: datetime | None 
     if paused := torn_down(state):
         return StackRun(desired, idle=paused)
     try:
-        app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
+        x = stack_x_client(settings, transport)
     except SecretUnavailable as exc:
         return StackRun(desired, error=f"X app credentials unavailable: {exc}")
     users = StackUsers(state, UserCredentialStore(settings.stack_name))
-    with XApiClient(app, base_url=settings.x_api_base_url, transport=transport) as client:
+    with x as client:
         try:
             if dry_run:
                 obs = observe(client, desired, full=True)

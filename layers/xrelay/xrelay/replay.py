@@ -326,7 +326,7 @@ def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, no
     nothing raises for X's sake: an unreachable X or app secret comes back in ``error`` and the
     next scheduled run is the retry (the ledger keeps everything it needs).
     """
-    from .credentials import SecretUnavailable, load_app_credentials
+    from .credentials import SecretUnavailable, stack_x_client
     from .outages import parse_alarm_event
     from .store import StateStore
 
@@ -349,11 +349,11 @@ def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, no
     url = _declared_webhook_url(state)
     run.webhook_id = settings.webhook_id or _known_webhook_id(state, url)
     try:
-        app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
+        x = stack_x_client(settings, transport)
     except SecretUnavailable as exc:
         run.error = f"X app credentials unavailable: {exc}"
         return run
-    with XApiClient(app, base_url=settings.x_api_base_url, transport=transport) as client:
+    with x as client:
         try:
             if run.webhook_id is None and url:
                 run.webhook_id = next((w.id for w in client.list_webhooks() if w.url == url), None)

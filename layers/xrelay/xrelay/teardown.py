@@ -260,7 +260,7 @@ def run_for_stack(settings: Any, *, transport: Any = None, dry_run: bool = False
 
 def _run(settings: Any, transport: Any, dry_run: bool, keep_webhook: bool, confirm: Confirm,
          progress: Progress | None, now: datetime) -> TeardownResult:
-    from .credentials import SecretUnavailable, load_app_credentials
+    from .credentials import SecretUnavailable, stack_x_client
     from .store import StateStore, iso
 
     state = StateStore(settings.state_table)
@@ -272,11 +272,11 @@ def _run(settings: Any, transport: Any, dry_run: bool, keep_webhook: bool, confi
     result = TeardownResult(stack_name=settings.stack_name, webhook_url=desired.webhook.url, dry_run=dry_run,
                             keep_webhook=keep_webhook, torn_down_at=_parse(marked))
     try:
-        app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
+        x = stack_x_client(settings, transport)
     except SecretUnavailable as exc:
         result.error = f"X app credentials unavailable: {exc}"
         return result
-    with XApiClient(app, base_url=settings.x_api_base_url, transport=transport) as client:
+    with x as client:
         try:
             find(client, desired, result)
         except RateLimited as exc:
