@@ -146,3 +146,36 @@ def test_the_local_scheduled_event_is_what_the_functions_accept(fake_x, stack):
 
     assert stack.invoke("ReconcileFunction", scheduled_event("ReconcileFunction"))["ok"]
     assert stack.invoke("ReplayFunction", scheduled_event("ReplayFunction"))["ok"]
+
+
+def test_filter_patterns_match_as_lambda_event_filtering_does():
+    from xrelay.local import matches
+
+    insert = {"eventName": "INSERT", "dynamodb": {"NewImage": {"pk": {"S": "post-ref#1"}}}}
+    assert matches({"eventName": ["INSERT"]}, insert)
+    assert not matches({"eventName": ["INSERT"]}, {**insert, "eventName": "MODIFY"})
+    assert matches({"dynamodb": {"NewImage": {"pk": {"S": [{"prefix": "post-ref#"}]}}}}, insert)
+    assert not matches({"dynamodb": {"NewImage": {"record": [{"exists": True}]}}}, insert)
+    assert matches({"eventName": [{"anything-but": ["REMOVE"]}]}, insert)
+    assert not matches({"dynamodb": {"OldImage": {"pk": {"S": ["x"]}}}}, insert)
+
+
+def test_the_publisher_is_not_started_for_a_redaction_s_modify(stack, monkeypatch):
+    """The template's FilterCriteria, honoured by the local poller as by Lambda."""
+    from conftest import fixture_bytes
+    from helpers import post, published_keys
+    from xrelay import template as tpl
+
+    (props,) = [p for f, _, p in tpl.stream_sources(stack.template) if f == "PublisherFunction"]
+    assert props["FilterCriteria"]["Filters"] == [{"Pattern": '{"eventName": ["INSERT"]}'}]
+    assert post(stack, fixture_bytes("xaa/01_post.create.json"))[0] == 200
+    invocations: list[int] = []
+    real = stack.invoke
+    monkeypatch.setattr(stack, "invoke", lambda fn, ev: invocations.append(len(ev["Records"])) or real(fn, ev))
+    stack.drain()
+    assert invocations == [1]
+    (key,) = published_keys(stack)
+    client("dynamodb").update_item(TableName=stack.stack.physical("EventsTable"), Key={"pk": {"S": key}},
+                                   UpdateExpression="SET redacted_at = :t", ExpressionAttributeValues={":t": {"S": "x"}})
+    stack.drain()
+    assert invocations == [1]  # the MODIFY was read and dropped, the function not started

@@ -384,6 +384,37 @@ def lambda_stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, A
             "eventSource": "aws:dynamodb", "awsRegion": REGION, "dynamodb": ddb, "eventSourceARN": stream_arn}
 
 
+def matches(pattern: dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` matches an event-filtering ``pattern`` (Lambda FilterCriteria).
+
+    The subset xrelay's template uses and tests: nested objects, and lists of allowed leaf values,
+    each a literal or one of ``{"exists": bool}``, ``{"prefix": str}``, ``{"anything-but": [..]}``.
+    """
+    if not isinstance(value, dict):
+        return False
+    for key, wanted in pattern.items():
+        if isinstance(wanted, dict):
+            if not matches(wanted, value.get(key)):
+                return False
+            continue
+        present, here = key in value, value.get(key)
+        if not any(_allowed(rule, present, here) for rule in wanted):
+            return False
+    return True
+
+
+def _allowed(rule: Any, present: bool, value: Any) -> bool:
+    if not isinstance(rule, dict):
+        return present and value == rule
+    if "exists" in rule:
+        return present == bool(rule["exists"])
+    if "prefix" in rule:
+        return present and isinstance(value, str) and value.startswith(rule["prefix"])
+    if "anything-but" in rule:
+        return present and value not in rule["anything-but"]
+    raise ValueError(f"filter rule not supported locally: {rule}")
+
+
 class StreamPoller:
     """A DynamoDB event source mapping: batches, partial failures, retry from the failed record."""
 
@@ -392,6 +423,7 @@ class StreamPoller:
                  on_error: Callable[[str], None] = lambda msg: print(msg, flush=True)):
         self.stack, self.function, self.table, self.stop = stack, function, table, stop
         self.batch_size = int(props.get("BatchSize", 100))
+        self.filters = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
         self.idle_sleep, self.retry_sleep, self.on_error = idle_sleep, retry_sleep, on_error
 
     def _open(self) -> None:
@@ -410,7 +442,13 @@ class StreamPoller:
         if not records:
             self.iterator = page.get("NextShardIterator") or self.iterator
             return 0, False
-        event = {"Records": [lambda_stream_record(r, self.arn) for r in records]}
+        shaped = [lambda_stream_record(r, self.arn) for r in records]
+        # Lambda drops the records no filter matches before the batch is formed (and never retries them).
+        shaped = [r for r in shaped if not self.filters or any(matches(f, r) for f in self.filters)]
+        if not shaped:
+            self.iterator = page["NextShardIterator"]
+            return len(records), False
+        event = {"Records": shaped}
         try:
             result = self.stack.invoke(self.function, event) or {}
             failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
