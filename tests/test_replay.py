@@ -43,7 +43,7 @@ class World:
     def run(self, policy: ReplayPolicy = POLICY):
         self.x.requests.clear()
         with self.x.client() as client:
-            return run_replays(self.ledger, client, self.hook, self.now, policy)
+            return run_replays(self.ledger, lambda: client, self.hook, self.now, policy)
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
@@ -295,10 +295,10 @@ def test_a_spent_budget_is_respected_without_a_call(world):
     world.now = hm("12:00")
     world.x.rate_limits["POST /2/webhooks/replay"] = 1
     with world.x.client() as client:
-        first = run_replays(world.ledger, client, world.hook, world.now, POLICY)
+        first = run_replays(world.ledger, lambda: client, world.hook, world.now, POLICY)
         world.finish(world.only_started(first), "Incomplete")
         world.x.requests.clear()
-        second = run_replays(world.ledger, client, world.hook, world.now, POLICY)  # X said remaining 0
+        second = run_replays(world.ledger, lambda: client, world.hook, world.now, POLICY)  # X said remaining 0
     assert world.calls() == [] and second.rate_limited and second.jobs_started == 0
 
 

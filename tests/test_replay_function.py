@@ -231,3 +231,21 @@ def test_events_missed_in_an_outage_arrive_by_replay_among_live_redeliveries_and
     assert (interval.status, interval.pending_minutes, interval.job_ids) == ("recovered", 0, [job_id])
     assert [(j.job_id, j.status, j.x_state) for j in status.jobs] == [(job_id, "complete", "Complete")]
     assert StateStore(stack.stack.physical("StateTable")).webhook_health(URL)["webhook_id"] == declared
+
+
+def test_a_run_with_nothing_to_start_reads_no_secret_and_calls_no_one(declared, fake_x, stack):
+    from aws_lambda_powertools.utilities.parameters import clear_caches
+
+    from xrelay.aws import client
+
+    client("secretsmanager").delete_secret(SecretId=stack.environment("ReplayFunction")["X_APP_SECRET_ARN"],
+                                           ForceDeleteWithoutRecovery=True)
+    clear_caches()
+    fake_x.requests.clear()
+    result = stack.invoke("ReplayFunction", sample("ReplayFunction"))
+    assert result["ok"] and result["webhook_id"] == declared and fake_x.requests == []
+    # ... and one that must start a job says what it lacks
+    now = datetime.now(UTC)
+    Ledger(stack.stack.physical("StateTable")).declare(now - timedelta(hours=3), now - timedelta(hours=2))
+    failed = stack.invoke("ReplayFunction", sample("ReplayFunction"))
+    assert failed["ok"] is False and "credentials unavailable" in failed["error"] and fake_x.requests == []

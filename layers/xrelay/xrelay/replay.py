@@ -2,7 +2,7 @@
 
 API::
 
-    run_replays(ledger, client, webhook_id, now=None, policy=None) -> ReplayReport   # one run
+    run_replays(ledger, connect, webhook_id, now=None, policy=None) -> ReplayReport  # one run
     plan_replays(view, webhook_id, now, policy) -> ReplayPlan     # pure: what a run would do now
     metric_values(report) -> dict[str, float]                      # observability.M names -> values
 
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -201,9 +202,13 @@ def metric_values(report: ReplayReport) -> dict[str, float]:
     }
 
 
-def run_replays(ledger: Ledger, client: XApiClient, webhook_id: str, now: datetime | None = None,
+def run_replays(ledger: Ledger, connect: Callable[[], XApiClient], webhook_id: str, now: datetime | None = None,
                 policy: ReplayPolicy | None = None) -> ReplayReport:
-    """One run for ``webhook_id`` (see the module docstring). Ledger failures raise StoreUnavailable."""
+    """One run for ``webhook_id`` (see the module docstring). Ledger failures raise StoreUnavailable.
+
+    ``connect`` gives the X client, and is called only when a job is to be started: most runs
+    (nothing to replay, or a job still running) read no secret and call no one.
+    """
     now = now or datetime.now(UTC)
     policy = policy or ReplayPolicy()
     the_plan = plan_replays(ledger.read(), webhook_id, now, policy)
@@ -233,7 +238,7 @@ def run_replays(ledger: Ledger, client: XApiClient, webhook_id: str, now: dateti
                        minutes, _window_text(span), extra={"from": iso(span[0]), "to": iso(span[1])})
 
     if the_plan.next_window is not None:
-        _start(ledger, client, the_plan, report, now)
+        _start(ledger, connect(), the_plan, report, now)
     return report
 
 
@@ -346,27 +351,44 @@ def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, no
         _log.info("alarm %s is %s since %s%s", run.alarm_change.alarm, run.alarm_change.state,
                   iso(run.alarm_change.at), "" if run.recorded else " (already recorded)")
 
-    url = _declared_webhook_url(state)
-    run.webhook_id = settings.webhook_id or _known_webhook_id(state, url)
+    run.webhook_id, url = _webhook_known(settings, state)
+    opened: list[XApiClient] = []
+
+    def connect() -> XApiClient:
+        if not opened:
+            opened.append(stack_x_client(settings, transport))
+        return opened[0]
+
     try:
-        x = stack_x_client(settings, transport)
+        if run.webhook_id is None and url:
+            run.webhook_id = next((w.id for w in connect().list_webhooks() if w.url == url), None)
+        if run.webhook_id is None:
+            run.idle = ("no webhook to replay to: set the WebhookId Parameter, or declare the webhook URL "
+                        "(`xrelay subscriptions apply`) and let the reconcile register it")
+            return run
+        run.report = run_replays(ledger, connect, run.webhook_id, now, policy)
+        if run.report.failed:  # X refused (or never answered) the job: no progress, alarmed if it lasts
+            run.error = "; ".join(run.report.failed)
     except SecretUnavailable as exc:
         run.error = f"X app credentials unavailable: {exc}"
-        return run
-    with x as client:
-        try:
-            if run.webhook_id is None and url:
-                run.webhook_id = next((w.id for w in client.list_webhooks() if w.url == url), None)
-            if run.webhook_id is None:
-                run.idle = ("no webhook to replay to: set the WebhookId Parameter, or declare the webhook URL "
-                            "(`xrelay subscriptions apply`) and let the reconcile register it")
-                return run
-            run.report = run_replays(ledger, client, run.webhook_id, now, policy)
-            if run.report.failed:  # X refused (or never answered) the job: no progress, alarmed if it lasts
-                run.error = "; ".join(run.report.failed)
-        except XApiError as exc:
-            run.error = f"X API unavailable: {exc.code} ({exc})"
+    except XApiError as exc:
+        run.error = f"X API unavailable: {exc.code} ({exc})"
+    finally:
+        for client in opened:
+            client.close()
     return run
+
+
+def _webhook_known(settings: Any, state: Any) -> tuple[str | None, str | None]:
+    """(webhook id, declared URL) as far as the stack knows without calling X.
+
+    The WebhookId Parameter, else the id the reconcile last saw X give the declared URL; the
+    desired state is read only when the Parameter is empty.
+    """
+    if settings.webhook_id:
+        return settings.webhook_id, None
+    url = _declared_webhook_url(state)
+    return _known_webhook_id(state, url), url
 
 
 def _declared_webhook_url(state: Any) -> str | None:
@@ -437,7 +459,7 @@ def ledger_status(settings: Any, now: datetime | None = None, policy: ReplayPoli
     policy = policy or ReplayPolicy.from_env()
     state = StateStore(settings.state_table)
     view = Ledger(settings.state_table, state.ddb).read()
-    webhook_id = settings.webhook_id or _known_webhook_id(state, _declared_webhook_url(state))
+    webhook_id, _ = _webhook_known(settings, state)
     the_plan = plan_replays(view, webhook_id or "", now, policy)
     rows = []
     for st in assess(view, now, policy, webhook_id):
