@@ -286,14 +286,14 @@ class FakeDynamoDB:
 def measure_warm_cpu(rounds: int) -> dict[str, Any]:
     from aws_lambda_powertools import Logger
 
-    from xrelay.credentials import ConsumerSecrets
+    from xrelay.credentials import SigningSecrets
     from xrelay.intake import Intake
     from xrelay.observability import make_metrics
     from xrelay.signature import SIGNATURE_HEADER, sign, verify
     from xrelay.store import EventStore, StateStore
 
     secret = "bench-consumer-secret"
-    secrets = ConsumerSecrets(current=secret)
+    secrets = SigningSecrets(consumer=secret)
     # X signs; signing is not intake's cost, so headers are made up front.
     deliveries = [(body, {"content-type": "application/json", SIGNATURE_HEADER: sign(secret, body)})
                   for body in map(wire_body, fixture_paths())]

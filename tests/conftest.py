@@ -29,6 +29,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 for _name in ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_BEARER_TOKEN", "X_CLIENT_ID", "X_CLIENT_SECRET",
+              "X_PREVIOUS_CONSUMER_SECRET", "X_PREVIOUS_CLIENT_SECRET", "CRC_SIGNING_SECRET",
               "X_API_BASE_URL"):  # the local stack seeds the app secret and X's URL from these
     os.environ.pop(_name, None)
 

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from xrelay import xapi
 from xrelay.aws import client
-from xrelay.credentials import SecretUnavailable, load_app_credentials, load_consumer_secrets
+from xrelay.credentials import SecretUnavailable, load_app_credentials, load_signing_secrets
 
 COMPLETE = {
     "consumer_key": "ck-value-1234",
@@ -60,8 +60,8 @@ def test_a_complete_json_secret_gives_the_app_credentials(secret):
 
 
 def test_the_same_secret_still_serves_the_crc_and_intake(secret):
-    consumer = load_consumer_secrets(secret(COMPLETE))
-    assert consumer.for_verification == ["cs-value-5678", "cs-old-value-0000"]
+    signing = load_signing_secrets(secret(COMPLETE))
+    assert signing.consumer_secrets == ["cs-value-5678", "cs-old-value-0000"]
 
 
 def test_client_id_and_secret_are_passed_only_when_the_secret_has_them(secret, monkeypatch):
@@ -90,7 +90,7 @@ def test_a_bare_string_secret_is_refused_with_what_is_needed(secret):
     assert "bare string" in message
     assert all(name in message for name in ("consumer_key", "consumer_secret", "bearer_token"))
     # ...while the CRC and intake keep accepting it
-    assert load_consumer_secrets(secret("cs-value-5678")).current == "cs-value-5678"
+    assert load_signing_secrets(secret("cs-value-5678")).consumer_secrets == ["cs-value-5678"]
 
 
 @pytest.mark.parametrize("missing", [["consumer_key"], ["bearer_token"], ["consumer_key", "bearer_token"],

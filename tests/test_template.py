@@ -74,7 +74,7 @@ def test_reconcile_function_runs_on_the_schedule_one_at_a_time():
 def test_reconcile_function_environment():
     own = RECONCILE["Environment"]["Variables"]
     assert own == {"POWERTOOLS_SERVICE_NAME": "reconcile", "X_API_BASE_URL": {"Ref": "XApiBaseUrl"},
-                   "STACK_NAME": {"Ref": "AWS::StackName"}}
+                   "STACK_NAME": {"Ref": "AWS::StackName"}, "CRC_SIGNING_SECRET": {"Ref": "CrcSigningSecret"}}
     shared = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert {"STATE_TABLE", "X_APP_SECRET_ARN", "STAGE", "SECRET_CACHE_SECONDS"} <= set(shared)
 

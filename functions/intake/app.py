@@ -2,7 +2,7 @@
 
 from xrelay.apigw import raw_body
 from xrelay.config import Settings
-from xrelay.credentials import load_consumer_secrets
+from xrelay.credentials import load_signing_secrets
 from xrelay.intake import Intake
 from xrelay.observability import make_logger, make_metrics, make_tracer
 from xrelay.store import EventStore, StateStore
@@ -15,7 +15,7 @@ tracer = make_tracer("intake")
 intake = Intake(
     events=EventStore(SETTINGS.events_table, SETTINGS.retention_days),
     state=StateStore(SETTINGS.state_table),
-    load_secrets=lambda: load_consumer_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds),
+    load_secrets=lambda: load_signing_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds),
     log=logger,
     metrics=metrics,
 )

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--url", default="http://127.0.0.1:3000/webhook")
     p.add_argument("--unsigned", action="store_true", help="send without a signature (to see the refusal)")
+    p.add_argument("--scheme", choices=("oauth2", "legacy", "both"), default=None,
+                   help="X's signature header(s) to sign with: oauth2 (X_CLIENT_SECRET), legacy (X_CONSUMER_SECRET) "
+                        "or both (default: oauth2 when X_CLIENT_SECRET is set, as X signs for an OAuth 2.0 app)")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("invoke", help="run one function of template.yaml against the stack's resources")
@@ -155,6 +158,9 @@ def cmd_local(args: argparse.Namespace) -> int:
     http = stack.http_server(args.host, args.port)
     url = f"http://{args.host}:{args.port}/webhook"
     secret_lines = "\n".join(f"    {line}" for line in app_secret_summary())
+    crc_choice = stack.environment("CrcFunction").get("CRC_SIGNING_SECRET", "auto")
+    crc_secret = (crc_choice if crc_choice != "auto" else
+                  "client_secret" if os.environ.get("X_CLIENT_SECRET") else "consumer_secret") + f" ({crc_choice})"
     x_api = os.environ.get("X_API_BASE_URL")
     x_api = (f"{x_api} (from X_API_BASE_URL)" if x_api else
              f"{stack.parameters().get('XApiBaseUrl')} (XApiBaseUrl's default; set X_API_BASE_URL to change it)")
@@ -165,7 +171,7 @@ def cmd_local(args: argparse.Namespace) -> int:
   webhook URL       {url}   (GET ?crc_token=... for the CRC, POST for deliveries)
   emulated AWS      {endpoint}   (moto; export AWS_ENDPOINT_URL={endpoint} for other commands)
   X API             {x_api}
-  X app secret      {app_secret_name(args.stack_name)!r} (`xrelay send` signs with its consumer_secret)
+  X app secret      {app_secret_name(args.stack_name)!r} (the CRC answers with its {crc_secret})
 {secret_lines}
   schedules         {schedule_text}
 Try it:
@@ -191,13 +197,21 @@ Ctrl-C stops it.""", flush=True)
 def cmd_send(args: argparse.Namespace) -> int:
     import httpx
 
-    from .local import consumer_secret_from_env
-    from .signature import SIGNATURE_HEADER, sign
+    from .local import client_secret_from_env, consumer_secret_from_env
+    from .signature import LEGACY_HEADER, OAUTH2_HEADER, sign
 
     body = args.file.read_bytes()
     headers = {"content-type": "application/json"}
+    client_secret = client_secret_from_env()
+    scheme = args.scheme or ("oauth2" if client_secret else "legacy")
     if not args.unsigned:
-        headers[SIGNATURE_HEADER] = sign(consumer_secret_from_env()[0], body)
+        if scheme in ("oauth2", "both"):
+            if not client_secret:
+                print("--scheme oauth2 signs with X_CLIENT_SECRET, which is not set", file=sys.stderr)
+                return 2
+            headers[OAUTH2_HEADER] = sign(client_secret, body)
+        if scheme in ("legacy", "both"):
+            headers[LEGACY_HEADER] = sign(consumer_secret_from_env()[0], body)
     response = httpx.post(args.url, content=body, headers=headers, timeout=15)
     print(response.status_code, response.text)
     return 0 if response.status_code < 400 else 1

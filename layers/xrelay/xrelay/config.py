@@ -16,6 +16,9 @@ MIN_RETENTION_DAYS = 2
 # Kept equal to xapi.DEFAULT_BASE_URL without importing it: xapi imports httpx, the CRC must not.
 DEFAULT_X_API_BASE_URL = "https://api.x.com"
 DEFAULT_STACK_NAME = "xrelay"
+# The CrcSigningSecret Parameter's values (credentials.CRC_SECRET_CHOICES; kept here too so that
+# a wrong value fails at import, when the function starts, not at X's first CRC).
+CRC_SIGNING_SECRETS = ("auto", "client_secret", "consumer_secret")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class Settings:
     x_api_base_url: str = DEFAULT_X_API_BASE_URL
     stack_name: str = DEFAULT_STACK_NAME
     webhook_id: str = ""  # the WebhookId Parameter: empty means "the one X has for the declared URL"
+    crc_signing_secret: str = "auto"  # the CrcSigningSecret Parameter: which secret answers X's CRC
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -37,6 +41,10 @@ class Settings:
         retention = int(env.get("RETENTION_DAYS", "30"))
         if retention < MIN_RETENTION_DAYS:
             raise ValueError(f"RETENTION_DAYS={retention} is below the replay horizon ({MIN_RETENTION_DAYS} days)")
+        crc_signing_secret = env.get("CRC_SIGNING_SECRET") or "auto"
+        if crc_signing_secret not in CRC_SIGNING_SECRETS:
+            raise ValueError(f"CRC_SIGNING_SECRET={crc_signing_secret!r} is not one of "
+                             + ", ".join(CRC_SIGNING_SECRETS))
         return cls(
             stage=env.get("STAGE", "dev"),
             events_table=env.get("EVENTS_TABLE", ""),
@@ -48,4 +56,5 @@ class Settings:
             x_api_base_url=env.get("X_API_BASE_URL") or DEFAULT_X_API_BASE_URL,
             stack_name=env.get("STACK_NAME") or DEFAULT_STACK_NAME,
             webhook_id=env.get("WEBHOOK_ID", ""),
+            crc_signing_secret=crc_signing_secret,
         )

@@ -4,13 +4,15 @@ The secret (the ``XAppSecretArn`` Parameter, ``X_APP_SECRET_ARN`` in the functio
 credential of the X app as a JSON object::
 
     {"consumer_key": "...", "consumer_secret": "...", "previous_consumer_secret": "...",
-     "bearer_token": "...", "client_id": "...", "client_secret": "..."}
+     "bearer_token": "...", "client_id": "...", "client_secret": "...", "previous_client_secret": "..."}
 
-* The CRC and intake read only ``consumer_secret`` (:func:`load_consumer_secrets`), plus the
-  optional ``previous_consumer_secret`` for rotation: while X may still sign with the old
-  secret, signatures made with either are accepted; the CRC always answers with the current
-  one. Remove the previous value once X has validated the new one. For them a bare-string
-  secret (the consumer secret alone) is accepted too.
+* The CRC and intake read only the signing secrets (:func:`load_signing_secrets`):
+  ``consumer_secret`` (X's legacy ``x-twitter-webhooks-signature``) and ``client_secret`` (the
+  OAuth 2.0 ``x-twitter-webhooks-signature-oauth2``; X keys the CRC with it when the app has
+  one), each with an optional ``previous_*`` for rotation: while X may still sign with the old
+  secret, signatures made with either are accepted; the CRC always answers with a current one.
+  Remove the previous value once X has validated the new one. For them a bare-string secret
+  (the consumer secret alone) is accepted too.
 * The reconcile calls the X API and needs ``consumer_key``, ``consumer_secret`` and
   ``bearer_token`` (:func:`load_app_credentials`); ``client_id``/``client_secret`` (OAuth 2.0)
   are optional.
@@ -24,6 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .config import CRC_SIGNING_SECRETS
+
 if TYPE_CHECKING:  # xapi imports httpx: the CRC must not, so it is imported where it is used
     from .xapi import AppCredentials, XApiClient
 
@@ -36,47 +40,109 @@ class SecretUnavailable(Exception):
     """Secrets Manager could not give us the secret (AWS failure or misconfiguration)."""
 
 
+# The app secret's fields the CRC and intake read: the signing secrets of X's two schemes.
+SIGNING_FIELDS = ("consumer_secret", "previous_consumer_secret", "client_secret", "previous_client_secret")
+# CrcSigningSecret / CRC_SIGNING_SECRET: which secret answers X's CRC.
+CRC_SECRET_CHOICES = CRC_SIGNING_SECRETS
+CRC_AUTO, CRC_CLIENT_SECRET, CRC_CONSUMER_SECRET = CRC_SECRET_CHOICES
+
+
 @dataclass(frozen=True)
-class ConsumerSecrets:
-    current: str
-    previous: str | None = field(default=None, repr=False)
+class SigningSecrets:
+    """The secrets X signs with: the OAuth 1.0a consumer secret(s) and the OAuth 2.0 client secret(s).
+
+    A ``previous_*`` value counts only beside its current one (rotation: X may still sign with it).
+    """
+
+    consumer: str | None = field(default=None, repr=False)
+    previous_consumer: str | None = field(default=None, repr=False)
+    client: str | None = field(default=None, repr=False)
+    previous_client: str | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:  # never print secret material, even in a traceback
-        return f"ConsumerSecrets(current=<redacted>, previous={'<redacted>' if self.previous else None})"
+        return "SigningSecrets(" + ", ".join(
+            f"{name}={'<redacted>' if value else None}" for name, value in zip(SIGNING_FIELDS, (
+                self.consumer, self.previous_consumer, self.client, self.previous_client), strict=True)) + ")"
 
     @property
-    def for_verification(self) -> list[str]:
-        return [self.current] + ([self.previous] if self.previous else [])
+    def consumer_secrets(self) -> list[str]:
+        """The legacy scheme's keys, current first."""
+        return [self.consumer] + ([self.previous_consumer] if self.previous_consumer else []) if self.consumer else []
+
+    @property
+    def client_secrets(self) -> list[str]:
+        """The OAuth 2.0 scheme's keys, current first."""
+        return [self.client] + ([self.previous_client] if self.previous_client else []) if self.client else []
+
+    def crc_secret(self, choice: str = CRC_AUTO) -> tuple[str, str]:
+        """(field name, value) of the secret that answers X's CRC.
+
+        ``auto``: the client secret when the app secret holds one (X keys the CRC with it when the
+        app has OAuth 2.0), else the consumer secret. A forced choice whose secret is absent raises
+        :class:`SecretUnavailable` naming it: answering with the other one would fail X's CRC anyway.
+        """
+        if choice not in CRC_SECRET_CHOICES:
+            raise SecretUnavailable(f"CRC_SIGNING_SECRET={choice!r} is not one of {', '.join(CRC_SECRET_CHOICES)}")
+        if choice == CRC_AUTO:
+            choice = CRC_CLIENT_SECRET if self.client else CRC_CONSUMER_SECRET
+        value = self.client if choice == CRC_CLIENT_SECRET else self.consumer
+        if not value:
+            raise SecretUnavailable(f"the CRC is set to answer with {choice} (CrcSigningSecret), but the X app "
+                                    f"secret holds no {choice}")
+        return choice, value
 
     @classmethod
-    def parse(cls, value: str) -> ConsumerSecrets:
+    def parse(cls, value: str) -> SigningSecrets:
+        """From the app secret's JSON object, or a bare string (the consumer secret alone)."""
         text = value.strip()
-        if text.startswith("{"):
-            try:
-                doc = json.loads(text)
-            except ValueError:
-                raise SecretUnavailable("consumer secret looks like JSON but does not parse") from None
-            current = doc.get("consumer_secret")
-            if not isinstance(current, str) or not current:
-                raise SecretUnavailable("consumer secret JSON has no 'consumer_secret' string")
-            previous = doc.get("previous_consumer_secret") or None
-            return cls(current=current, previous=previous if isinstance(previous, str) else None)
-        if not text:
-            raise SecretUnavailable("consumer secret is empty")
-        return cls(current=text)
+        if not text.startswith("{"):
+            if not text:
+                raise SecretUnavailable("X app secret is empty")
+            return cls(consumer=text)
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise SecretUnavailable("X app secret looks like JSON but does not parse") from None
+        if not isinstance(doc, dict):
+            raise SecretUnavailable("X app secret is not a JSON object")
+        found = [doc.get(name) if isinstance(doc.get(name), str) and doc.get(name) else None
+                 for name in SIGNING_FIELDS]
+        secrets = cls(*found)
+        if not secrets.consumer and not secrets.client:
+            raise SecretUnavailable("X app secret JSON has neither a 'consumer_secret' nor a 'client_secret' string")
+        return secrets
 
 
-def load_consumer_secrets(secret_arn: str, max_age: int = 300) -> ConsumerSecrets:
-    """Fetch (or reuse, for ``max_age`` seconds) the consumer secret(s) in the secret ``secret_arn``.
+def crc_secret_advice(choice: str, has_client_secret: bool) -> str:
+    """What to tell the operator when X's CRC failed: which secret answered it, and how to switch."""
+    if choice not in CRC_SECRET_CHOICES:
+        return f"CrcSigningSecret={choice!r} is not one of {', '.join(CRC_SECRET_CHOICES)}"
+    used = choice if choice != CRC_AUTO else CRC_CLIENT_SECRET if has_client_secret else CRC_CONSUMER_SECRET
+    how = f"CrcSigningSecret={choice}" + ("" if choice != CRC_AUTO else
+                                          ": the app secret holds a client_secret" if has_client_secret else
+                                          ": the app secret holds no client_secret")
+    if used == CRC_CLIENT_SECRET:
+        switch = ("check that client_secret is the app's current OAuth 2.0 Client Secret; if the app has no "
+                  "OAuth 2.0, X keys the CRC with the consumer secret: set CrcSigningSecret=consumer_secret")
+    else:
+        switch = ("X keys the CRC with the OAuth 2.0 client secret when the app has one: add client_secret to "
+                  "the app secret" + (" (CrcSigningSecret=auto then uses it)" if choice == CRC_AUTO else
+                                      " and set CrcSigningSecret=auto or client_secret")
+                  + "; otherwise check that consumer_secret is the app's current API Key Secret")
+    return f"the CRC answers with {used} ({how}); {switch}"
+
+
+def load_signing_secrets(secret_arn: str, max_age: int = 300) -> SigningSecrets:
+    """Fetch (or reuse, for ``max_age`` seconds) the signing secrets in the secret ``secret_arn``.
 
     Powertools' parameters utility keeps the value in memory between invocations, so a warm
     CRC answers without calling Secrets Manager, and a rotation is picked up within ``max_age``.
     """
-    return ConsumerSecrets.parse(_read_secret(secret_arn, max_age))
+    return SigningSecrets.parse(_read_secret(secret_arn, max_age))
 
 
 def load_app_credentials(secret_arn: str, max_age: int = 300) -> AppCredentials:
-    """The X app's credentials from the JSON secret ``secret_arn`` (cached like the consumer secret).
+    """The X app's credentials from the JSON secret ``secret_arn`` (cached like the signing secrets).
 
     Raises :class:`SecretUnavailable` when the secret cannot be read, is not a JSON object (a
     bare-string secret holds the consumer secret only), or lacks one of ``consumer_key``,

@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .apigw import Response
-from .credentials import ConsumerSecrets, SecretUnavailable
+from .credentials import SecretUnavailable, SigningSecrets
 from .event_types import POST_DELETE
 from .models import ControlMessage, EventRecord
 from .normalize import UnrecognisedDelivery, delivery_id, normalize
 from .observability import M, count, count_by
 from .outages import Ledger
-from .signature import SIGNATURE_HEADER, SignatureRefused, verify
+from .signature import SignatureRefused, Verified, verify_delivery
+from .signing_log import SigningLog
 from .store import EventStore, RecordTooLarge, StateStore, StoreUnavailable
 
 
@@ -31,10 +32,15 @@ from .store import EventStore, RecordTooLarge, StateStore, StoreUnavailable
 class Intake:
     events: EventStore
     state: StateStore
-    load_secrets: Callable[[], ConsumerSecrets]
+    load_secrets: Callable[[], SigningSecrets]
     log: Any
     metrics: Any
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    signing_log: SigningLog | None = None  # which scheme X signs with, for `xrelay status` (state table)
+
+    def __post_init__(self) -> None:
+        if self.signing_log is None:
+            self.signing_log = SigningLog(self.state.table, self.state.ddb)
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> Response:
         """One POST from X: ``headers`` must be lower-cased."""
@@ -42,24 +48,28 @@ class Intake:
             secrets = self.load_secrets()
         except SecretUnavailable as exc:
             count(self.metrics, M.SECRET_FAILURES)
-            self.log.error("intake could not read the consumer secret", extra={"reason": str(exc)})
+            self.log.error("intake could not read the signing secrets", extra={"reason": str(exc)})
             return Response(503, {"error": "temporarily unavailable"})
         try:
-            which = verify(headers.get(SIGNATURE_HEADER), body, secrets.for_verification)
+            signed = verify_delivery(headers, body, secrets.client_secrets, secrets.consumer_secrets)
         except SignatureRefused as exc:
             count(self.metrics, M.SIGNATURES_REFUSED)
             self.log.warning("signature refused", extra={"status": exc.status, "reason": exc.reason,
                                                          "body_bytes": len(body)})
             return Response(exc.status, {"error": exc.reason})
-        if which > 0:
-            self.log.info("delivery signed with the previous consumer secret (rotation in progress)")
+        count_by(M.DELIVERIES_SIGNED, 1, Scheme=signed.scheme)
+        if signed.previous:
+            self.log.info(f"delivery signed with the {signed.secret} (rotation in progress)")
 
         doc, problem = _parse_object(body)
         if problem:
             count(self.metrics, M.DELIVERIES_REJECTED)
             self.log.warning("delivery rejected", extra={"reason": problem, "body_bytes": len(body)})
             return Response(400, {"error": problem})
-        return self.ingest(doc, body)
+        response = self.ingest(doc, body)
+        if response.status < 500:  # after the events are durable: the record must never delay or fail them
+            self._note_signature(signed)
+        return response
 
     def ingest(self, doc: dict[str, Any], body: bytes, *, reprocessing: bool = False) -> Response:
         """Store what a verified delivery carries; used by :meth:`handle` and by reprocessing."""
@@ -135,6 +145,16 @@ class Intake:
             body_out["quarantined"] = True
             body_out["errors"] = errors
         return Response(200, body_out)
+
+    def _note_signature(self, signed: Verified) -> None:
+        """Record the scheme for `xrelay status` (throttled: see signing_log); never fails the delivery."""
+        try:
+            if self.signing_log is not None and self.signing_log.note(signed, self.clock()) and signed.unchecked:
+                # Once per sandbox and 10 minutes, like the record: X signs in both schemes here.
+                self.log.warning(f"X also sent {signed.unchecked}, which cannot be checked: the X app secret holds "
+                                 "no client_secret; the legacy signature was checked instead")
+        except Exception as exc:  # a missing record only makes `xrelay status` less precise
+            self.log.warning("could not record the delivery's signing scheme", extra={"reason": type(exc).__name__})
 
     def _record_replay_job_status(self, control: ControlMessage) -> None:
         """X finished a replay job: mark it in the outage ledger (the same state table).

@@ -5,9 +5,11 @@
   template stays the only list of them.
 * The X app secret (``<stack>/x-app``, the ``XAppSecretArn`` Parameter) is seeded from the
   environment: ``X_CONSUMER_KEY``, ``X_CONSUMER_SECRET``, ``X_BEARER_TOKEN`` (a printed
-  development default for each one unset) and the optional ``X_CLIENT_ID``, ``X_CLIENT_SECRET``.
+  development default for each one unset) and the optional ``X_CLIENT_ID``, ``X_CLIENT_SECRET``,
+  ``X_PREVIOUS_CONSUMER_SECRET`` and ``X_PREVIOUS_CLIENT_SECRET`` (both signing secrets, and
+  their rotation).
   ``X_API_BASE_URL``, when set, replaces the ``XApiBaseUrl`` Parameter in the functions'
-  environment (a fake or a proxy of X).
+  environment (a fake or a proxy of X), and ``CRC_SIGNING_SECRET`` the ``CrcSigningSecret`` one.
 * The template's HTTP routes are served on ``--port`` by the real handlers, called with API
   Gateway HTTP API (payload 2.0) events.
 * What runs asynchronously in AWS runs here too: each DynamoDB-stream trigger is polled and its
@@ -53,9 +55,12 @@ APP_SECRET_ENV: tuple[tuple[str, str, str | None], ...] = (
     ("X_BEARER_TOKEN", "bearer_token", DEV_BEARER_TOKEN),
     ("X_CLIENT_ID", "client_id", None),
     ("X_CLIENT_SECRET", "client_secret", None),
+    # Rotation of either signing secret (README "X's two signing schemes").
+    ("X_PREVIOUS_CONSUMER_SECRET", "previous_consumer_secret", None),
+    ("X_PREVIOUS_CLIENT_SECRET", "previous_client_secret", None),
 )
 # Variables of this process's environment that replace a function's template value in local runs.
-LOCAL_ENV_OVERRIDES = ("X_API_BASE_URL",)
+LOCAL_ENV_OVERRIDES = ("X_API_BASE_URL", "CRC_SIGNING_SECRET")
 LOCAL_RESOURCE_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
 REGION = "us-east-1"
 
@@ -78,10 +83,19 @@ def consumer_secret_from_env() -> tuple[str, bool]:
     return (value, False) if value else (DEV_CONSUMER_SECRET, True)
 
 
+def client_secret_from_env() -> str | None:
+    """The OAuth 2.0 client secret the local app secret holds (``X_CLIENT_SECRET``); None: none, no default.
+
+    No development default: with a client secret the CRC answers with it (``auto``), so a default
+    would break the CRC of a real app given only ``X_CONSUMER_SECRET``.
+    """
+    return os.environ.get("X_CLIENT_SECRET") or None
+
+
 def app_secret_from_env() -> tuple[dict[str, str], list[str]]:
     """The local X app secret's JSON object, and the variables whose development default it holds.
 
-    Optional fields (``client_id``, ``client_secret``) are present only when their variable is set.
+    Optional fields (``client_id``, ``client_secret``, ``previous_*``) are present only when their variable is set.
     """
     value: dict[str, str] = {}
     defaulted: list[str] = []

@@ -23,6 +23,7 @@ class M:
     CRC_ANSWERED = "CrcAnswered"
     CRC_REFUSED = "CrcRefused"
     SIGNATURES_REFUSED = "SignaturesRefused"
+    DELIVERIES_SIGNED = "DeliveriesSigned"  # by Scheme: oauth2 | legacy (which secret X signs with)
     DELIVERIES_REJECTED = "DeliveriesRejected"
     DELIVERIES_QUARANTINED = "DeliveriesQuarantined"
     EVENTS_RECEIVED = "EventsReceived"

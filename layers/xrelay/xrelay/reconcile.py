@@ -377,8 +377,11 @@ RESERVE_SECONDS = 15.0
 
 def execute(desired: DesiredState, obs: Observation, the_plan: Plan, client: XApiClient, users: Users,
             health: WebhookLog | None = None, *, now: datetime | None = None,
-            seconds_left: Callable[[], float] | None = None) -> Report:
+            seconds_left: Callable[[], float] | None = None, crc_advice: str = "") -> Report:
+    """Carry out the plan. ``crc_advice`` (which secret the CRC answers with, how to switch) is added
+    to the report of a failed CRC."""
     now = now or datetime.now(UTC)
+    crc_hint = f"; {crc_advice}" if crc_advice else ""
     report = Report(plan=the_plan)
     webhook_id = obs.webhook.id if obs.webhook else None
     if obs.webhook is None:
@@ -411,9 +414,10 @@ def execute(desired: DesiredState, obs: Observation, the_plan: Plan, client: XAp
                 if webhook_status == "invalid":
                     webhook_reason = "CrcValidationFailed"
                     report.errors["CrcValidationFailed"] += 1
-                    report.failed.append(f"{action.what}: re-validation failed (X's CRC did not pass)")
-                    _log.warning("webhook re-validation failed: X's CRC against %s did not pass",
-                                 desired.webhook.url, extra={"op": action.op.value, "code": "CrcValidationFailed"})
+                    report.failed.append(f"{action.what}: re-validation failed (X's CRC did not pass){crc_hint}")
+                    _log.warning("webhook re-validation failed: X's CRC against %s did not pass%s",
+                                 desired.webhook.url, crc_hint,
+                                 extra={"op": action.op.value, "code": "CrcValidationFailed"})
                     continue
             else:
                 _subscription_action(action, client, users, _need(webhook_id), report)
@@ -446,8 +450,11 @@ def execute(desired: DesiredState, obs: Observation, the_plan: Plan, client: XAp
                 _log.info("reconcile: %s %s: X says %s, nothing to do", action.op.value, action.what, exc.code)
                 continue
             report.errors[exc.code] += 1
-            report.failed.append(f"{action.op.value} {action.what}: {exc.code}")
+            report.failed.append(f"{action.op.value} {action.what}: {exc.code}"
+                                 + (crc_hint if exc.code == "CrcValidationFailed" else ""))
             _log_x_error(f"{action.op.value} {action.what}", exc)
+            if exc.code == "CrcValidationFailed" and crc_advice:
+                _log.warning("X's CRC failed: %s", crc_advice, extra={"code": exc.code})
     report.webhook_valid = webhook_status == "valid"
     if health is not None:
         report.outage_closed = health.record_webhook_check(desired.webhook.url, webhook_id, webhook_status, now,
@@ -526,7 +533,8 @@ def _log_x_error(what: str, exc: XApiError) -> None:
 
 
 def reconcile(desired: DesiredState, client: XApiClient, users: Users, health: WebhookLog | None = None,
-              *, now: datetime | None = None, seconds_left: Callable[[], float] | None = None) -> Report:
+              *, now: datetime | None = None, seconds_left: Callable[[], float] | None = None,
+              crc_advice: str = "") -> Report:
     """Observe, plan and execute once. A 429 while observing ends the run with nothing done."""
     now = now or datetime.now(UTC)
     try:
@@ -538,7 +546,7 @@ def reconcile(desired: DesiredState, client: XApiClient, users: Users, health: W
         report.errors[exc.code] += 1
         return report
     return execute(desired, obs, plan(desired, obs, users), client, users, health, now=now,
-                   seconds_left=seconds_left)
+                   seconds_left=seconds_left, crc_advice=crc_advice)
 
 
 def metric_values(report: Report) -> dict[str, float]:
@@ -626,7 +634,7 @@ def run_for_stack(settings: Any, *, transport: Any = None, now: datetime | None 
     whole run (no desired state, unreadable app secret, X unreachable) come back in ``error``
     rather than as an exception: the next scheduled run is the retry.
     """
-    from .credentials import SecretUnavailable, stack_x_client
+    from .credentials import SecretUnavailable, crc_secret_advice, load_app_credentials, stack_x_client
     from .store import StateStore
     from .users import UserCredentialStore
 
@@ -641,12 +649,18 @@ def run_for_stack(settings: Any, *, transport: Any = None, now: datetime | None 
     except SecretUnavailable as exc:
         return StackRun(desired, error=f"X app credentials unavailable: {exc}")
     users = StackUsers(state, UserCredentialStore(settings.stack_name))
+    try:  # the same cached secret value stack_x_client just read: no second Secrets Manager call
+        app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
+        crc_advice = crc_secret_advice(getattr(settings, "crc_signing_secret", "auto"), bool(app.client_secret))
+    except SecretUnavailable:
+        crc_advice = ""
     with x as client:
         try:
             if dry_run:
                 obs = observe(client, desired, full=True)
                 return StackRun(desired, Report(plan=plan(desired, obs, users)), obs)
-            return StackRun(desired, reconcile(desired, client, users, state, now=now, seconds_left=seconds_left))
+            return StackRun(desired, reconcile(desired, client, users, state, now=now, seconds_left=seconds_left,
+                                               crc_advice=crc_advice))
         except XApiError as exc:
             _log_x_error("listing webhooks", exc)
             run = StackRun(desired, error=f"X API unavailable: {exc.code} ({exc})")
