@@ -141,3 +141,62 @@ def test_the_crc_does_not_import_httpx():
             "print(sorted(m for m in ('httpx', 'xrelay.xapi', 'oauthlib') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------ the signing secrets (CRC and intake)
+
+from xrelay.credentials import SigningSecrets, crc_secret_advice  # noqa: E402
+
+
+def test_signing_secrets_hold_both_schemes_and_their_rotation():
+    parsed = SigningSecrets.parse(json.dumps({"consumer_secret": "cs", "previous_consumer_secret": "cs-old",
+                                              "client_secret": "ocs", "previous_client_secret": "ocs-old"}))
+    assert (parsed.consumer_secrets, parsed.client_secrets) == (["cs", "cs-old"], ["ocs", "ocs-old"])
+    assert repr(parsed) == ("SigningSecrets(consumer_secret=<redacted>, previous_consumer_secret=<redacted>, "
+                            "client_secret=<redacted>, previous_client_secret=<redacted>)")
+
+
+@pytest.mark.parametrize("doc,consumer,client_", [
+    ({"client_secret": "ocs"}, [], ["ocs"]),  # an app secret for OAuth 2.0 signatures only
+    ({"consumer_secret": "cs", "previous_client_secret": "ocs-old"}, ["cs"], []),  # previous alone: ignored
+    ({"consumer_secret": "cs", "client_secret": "", "previous_consumer_secret": 7}, ["cs"], []),
+])
+def test_signing_secrets_take_only_non_empty_strings(doc, consumer, client_):
+    parsed = SigningSecrets.parse(json.dumps(doc))
+    assert (parsed.consumer_secrets, parsed.client_secrets) == (consumer, client_)
+
+
+@pytest.mark.parametrize("text,reason", [('{"bearer_token": "bt-value-9012"}', "neither"), ("{oops", "does not parse"),
+                                         ("  ", "empty")])
+def test_signing_secrets_without_any_signing_secret_are_refused(text, reason):
+    with pytest.raises(SecretUnavailable, match=reason) as refused:
+        SigningSecrets.parse(text)
+    assert "bt-value-9012" not in str(refused.value)
+
+
+@pytest.mark.parametrize("fields,choice,expected", [
+    ({"consumer": "cs", "client": "ocs"}, "auto", ("client_secret", "ocs")),
+    ({"consumer": "cs"}, "auto", ("consumer_secret", "cs")),
+    ({"consumer": "cs", "client": "ocs"}, "consumer_secret", ("consumer_secret", "cs")),
+    ({"consumer": "cs", "client": "ocs"}, "client_secret", ("client_secret", "ocs")),
+])
+def test_the_crc_secret_is_the_client_secret_when_there_is_one_unless_forced(fields, choice, expected):
+    assert SigningSecrets(**fields).crc_secret(choice) == expected
+
+
+@pytest.mark.parametrize("fields,choice,missing", [({"consumer": "cs"}, "client_secret", "client_secret"),
+                                                   ({"client": "ocs"}, "consumer_secret", "consumer_secret")])
+def test_a_crc_forced_to_a_missing_secret_names_it(fields, choice, missing):
+    with pytest.raises(SecretUnavailable, match=f"holds no {missing}$"):
+        SigningSecrets(**fields).crc_secret(choice)
+
+
+@pytest.mark.parametrize("choice,has_client,says", [
+    ("auto", False, ["answers with consumer_secret", "holds no client_secret", "add client_secret"]),
+    ("auto", True, ["answers with client_secret", "CrcSigningSecret=consumer_secret"]),
+    ("consumer_secret", True, ["answers with consumer_secret", "CrcSigningSecret=auto or client_secret"]),
+    ("client_secret", False, ["answers with client_secret", "CrcSigningSecret=consumer_secret"]),
+])
+def test_the_crc_advice_names_the_secret_used_and_how_to_switch(choice, has_client, says):
+    advice = crc_secret_advice(choice, has_client)
+    assert all(part in advice for part in says), advice
