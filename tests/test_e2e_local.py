@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ import httpx
 import pytest
 
 from conftest import FIXTURES, ROOT, fixture_bytes
-from xrelay.signature import SIGNATURE_HEADER, sign
+from xrelay.signature import OAUTH2_HEADER, SIGNATURE_HEADER, sign
 
 pytestmark = pytest.mark.e2e
 
@@ -76,22 +78,23 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env.pop("XRELAY_STACK", None)
-    env.update(X_CONSUMER_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    env.update(X_CONSUMER_SECRET=SECRET, PYTHONUNBUFFERED="1", **extra)
     return env
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory):
+@contextmanager
+def running_local(log_dir: Path, **env: str) -> Iterator[Local]:
+    """`xrelay local` as a subprocess with ``env`` added to the child environment, until the block ends."""
     port, aws_port = _free_ports(2)
-    log = tmp_path_factory.mktemp("xrelay-local") / "output.log"
+    log = log_dir / "output.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, "local",
              "--port", str(port), "--aws-port", str(aws_port)],
-            cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=_child_env(**env), stdout=out, stderr=subprocess.STDOUT)
     running = Local(f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}", log)
     try:
         deadline = time.monotonic() + START_DEADLINE_S
@@ -114,6 +117,12 @@ def local(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    with running_local(tmp_path_factory.mktemp("xrelay-local")) as running:
+        yield running
 
 
 def deliver(local: Local, body: bytes, *, secret: str | None = SECRET,
@@ -172,6 +181,14 @@ def test_unsigned_or_forged_delivery_is_refused_and_not_stored(local, case, stat
     else:
         code, answer = deliver(local, body, secret="not-the-consumer-secret")
     assert code == status and answer["error"]
+    assert not local.stored(BLOCK_KEY)
+
+
+def test_an_oauth2_signed_delivery_is_401_naming_the_client_secret_this_stack_lacks(local):
+    """Only X_CONSUMER_SECRET is given: a delivery signed in the OAuth 2.0 scheme alone cannot be checked."""
+    code, answer = deliver(local, fixture_bytes("aaa/block.json"), secret=None,
+                           headers={OAUTH2_HEADER: sign("some-client-secret", fixture_bytes("aaa/block.json"))})
+    assert code == 401 and "client_secret" in answer["error"] and OAUTH2_HEADER in answer["error"]
     assert not local.stored(BLOCK_KEY)
 
 
