@@ -274,3 +274,48 @@ def test_a_re_validation_that_fails_says_which_secret_answered(wired, fake_x, mo
     (failed,) = [line for line in outcome["failed"] if "re-validation failed" in line]
     assert says in failed and outcome["webhook_valid"] is False
     assert "ocs-configured" not in json.dumps(outcome)
+
+
+# ------------------------------------------------------------------------------ `xrelay status`
+
+
+def _status(capsys):
+    from test_command_schemas import validate
+    from xrelay.cli import main
+    from xrelay.status import StatusReport
+
+    capsys.readouterr()
+    main(["status", "--json"])
+    out = capsys.readouterr().out
+    validate("status", out)
+    report = StatusReport.model_validate_json(out)
+    capsys.readouterr()
+    main(["status"])
+    return report, capsys.readouterr().out
+
+
+def test_status_shows_which_secret_verified_the_last_deliveries(stack, capsys):
+    set_app_secret(stack, consumer_secret=CONSUMER, client_secret=CLIENT)
+    report, _ = _status(capsys)
+    assert (report.signing.crc_signing_secret, report.signing.last_signed) == ("auto", [])
+
+    assert deliver(stack, legacy=CONSUMER, body=fixture_bytes("aaa/favorite.json"))[0] == 200
+    assert deliver(stack, oauth2=CLIENT)[0] == 200
+    report, text = _status(capsys)
+    assert [(s.secret, s.scheme) for s in report.signing.last_signed] == [("client_secret", "oauth2"),
+                                                                         ("consumer_secret", "legacy")]
+    assert "CRC answers with auto; deliveries last verified with client_secret (oauth2)" in text
+    assert not [w for w in report.warnings if w.check == "signing"]
+
+
+def test_status_warns_of_an_unfinished_rotation_and_of_an_oauth2_header_it_cannot_check(stack, capsys):
+    set_app_secret(stack, consumer_secret=CONSUMER, client_secret=CLIENT, previous_client_secret=OLD_CLIENT)
+    assert deliver(stack, oauth2=OLD_CLIENT)[0] == 200
+    set_app_secret(stack, consumer_secret=CONSUMER)
+    assert deliver(stack, oauth2=CLIENT, legacy=CONSUMER, body=fixture_bytes("aaa/favorite.json"))[0] == 200
+    report, text = _status(capsys)
+    warnings = [w.message for w in report.warnings if w.check == "signing"]
+    assert len(warnings) == 2, warnings
+    assert any("previous_client_secret" in w and "rotation is not finished" in w for w in warnings)
+    assert any(OAUTH2_HEADER in w and "holds no client_secret" in w for w in warnings)
+    assert "[signing]" in text

@@ -28,6 +28,7 @@ from .desired import DesiredState
 from .observability import NAMESPACE, M
 from .outages import RUNNING, Ledger, ReplayPolicy
 from .outages import assess as assess_intervals
+from .signing_log import last_signed
 from .stack import Stack
 from .store import StateStore, iso
 
@@ -42,6 +43,9 @@ METRIC_WINDOW = timedelta(hours=24)
 RECENT = timedelta(days=7)
 # The reconcile is stale once this many scheduled runs have passed without one being recorded.
 MISSED_RUNS = 3
+# A previous_* secret or an unchecked OAuth 2.0 header seen this recently is worth a warning.
+SIGNING_RECENT = timedelta(days=1)
+SIGNED_WITH_SECRETS = ("client_secret", "previous_client_secret", "consumer_secret", "previous_consumer_secret")
 # Minutes of an outage still pending are overdue once it ended longer ago than the replay policy's min
 # age plus one job timeout plus this: by then the ReplayFunction has had a whole job to cover them.
 REPLAY_SLACK = timedelta(hours=1)
@@ -64,7 +68,7 @@ class _Model(BaseModel):
 class Finding(_Model):
     """One thing that needs a person (a problem) or is worth knowing (a warning)."""
 
-    check: Literal["desired", "webhook", "crc", "reconcile", "users", "queues", "quarantine", "outages",
+    check: Literal["desired", "webhook", "crc", "signing", "reconcile", "users", "queues", "quarantine", "outages",
                    "replay", "alarms"]
     message: str  # what is wrong
     action: str  # what to do: a command, or where the README explains it
@@ -85,6 +89,23 @@ class Crc(_Model):
     last_ok_at: datetime | None  # the last CRC answered (CloudWatch), or the webhook last seen valid (local)
     answered_24h: int | None
     refused_24h: int | None
+    source: str
+
+
+class SignedWith(_Model):
+    """When one of the app secret's signing secrets last verified a delivery (intake's record)."""
+
+    secret: Literal["client_secret", "previous_client_secret", "consumer_secret", "previous_consumer_secret"]
+    scheme: Literal["oauth2", "legacy"]
+    last_at: datetime | None
+    unchecked_header: str | None  # X also sent this header, which the stack could not check
+
+
+class Signing(_Model):
+    """Which of X's two signing schemes deliveries arrive in, and which secret the CRC answers with."""
+
+    crc_signing_secret: str  # the CrcSigningSecret Parameter: auto, client_secret or consumer_secret
+    last_signed: list[SignedWith]  # newest first
     source: str
 
 
@@ -211,6 +232,7 @@ class StatusReport(_Model):
     warnings: list[Finding]
     webhook: Webhook
     crc: Crc
+    signing: Signing
     reconcile: Reconcile
     subscriptions: Subscriptions
     users: Users
@@ -274,6 +296,7 @@ def gather(stack_name: str, *, now: datetime | None = None, deployed: bool | Non
         source="the reconcile's last run (state table); actual is what X had before that run's changes")
     users = _users(state.users(), last)
     quarantine = _quarantine(state.quarantined())
+    signing = _signing(params, last_signed(state_table, state.ddb))
     outages = _outages(state_table, state.ddb, now, params, (health or {}).get("webhook_id"), acknowledge_lost)
 
     progress("reading the queues' depths")
@@ -295,7 +318,8 @@ def gather(stack_name: str, *, now: datetime | None = None, deployed: bool | Non
 
     report = StatusReport(
         schema_version=SCHEMA_VERSION, stack=stack_name, where=where, stage=stage, generated_at=now, ok=True,
-        problems=[], warnings=[], webhook=webhook, crc=crc, reconcile=reconcile, subscriptions=subscriptions,
+        problems=[], warnings=[], webhook=webhook, crc=crc, signing=signing, reconcile=reconcile,
+        subscriptions=subscriptions,
         users=users, events=events, queues=queues, quarantine=quarantine, outages=outages, alarms=alarms)
     return assess(report)
 
@@ -341,6 +365,16 @@ def _users(known: dict[str, dict[str, str]], last: dict[str, Any] | None) -> Use
                  needing_authorization=sorted((last or {}).get("needs_authorization") or []),
                  source="users' status (state table); declared but revoked, needing authorization: "
                         "the reconcile's last run")
+
+
+def _signing(params: dict[str, str], recorded: list[dict[str, str]]) -> Signing:
+    known = [SignedWith(secret=r["secret"], scheme=r["scheme"], last_at=_time(r.get("last_at")),
+                        unchecked_header=r.get("unchecked_header"))
+             for r in recorded if r.get("secret") in SIGNED_WITH_SECRETS and r.get("scheme") in ("oauth2", "legacy")]
+    known.sort(key=lambda signed: signed.last_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return Signing(crc_signing_secret=params.get("CrcSigningSecret") or "auto", last_signed=known,
+                   source="the CrcSigningSecret Parameter; intake's record of the secret that last verified a "
+                          "delivery (state table, written at most every 10 minutes per warm intake)")
 
 
 def _quarantine(pending: Iterable[dict[str, Any]]) -> Quarantine:
@@ -639,6 +673,8 @@ def assess(report: StatusReport) -> StatusReport:
                                    + ", ".join(users.declared_but_revoked),
             action="they must authorise the app again (`xrelay users authorize`), or drop them from the desired state"))
 
+    _assess_signing(report, warnings)
+
     if report.crc.refused_24h:
         warnings.append(Finding(
             check="crc", message=f"{report.crc.refused_24h} CRC token(s) refused in 24 hours",
@@ -672,6 +708,24 @@ def assess(report: StatusReport) -> StatusReport:
                                 action=alarm.description or "README: Alarms"))
 
     return report.model_copy(update={"problems": problems, "warnings": warnings, "ok": not problems})
+
+
+def _assess_signing(report: StatusReport, warnings: list[Finding]) -> None:
+    recent = report.generated_at - SIGNING_RECENT
+    for signed in report.signing.last_signed:
+        if signed.last_at is None or signed.last_at < recent:
+            continue
+        if signed.secret.startswith("previous_"):
+            warnings.append(Finding(
+                check="signing", message=f"X signed a delivery with {signed.secret} at {_show(signed.last_at)}: "
+                                         "the rotation is not finished",
+                action=f"keep {signed.secret} until X stops using it (README: X's two signing schemes)"))
+        if signed.unchecked_header:
+            warnings.append(Finding(
+                check="signing", message=f"X also sends {signed.unchecked_header} (last {_show(signed.last_at)}), "
+                                         "which this stack cannot check: the X app secret holds no client_secret",
+                action="add the app's OAuth 2.0 client_secret to the X app secret; with CrcSigningSecret=auto "
+                       "the CRC then answers with it too (README: X's two signing schemes)"))
 
 
 def _assess_outages(report: StatusReport, problems: list[Finding], warnings: list[Finding]) -> None:
@@ -739,6 +793,9 @@ def render(report: StatusReport) -> str:
         ("last CRC", f"{_show(crc.last_ok_at)}; {crc.answered_24h} answered, {crc.refused_24h} refused in 24 h"
          if crc.method == "cloudwatch" else f"webhook last seen valid {_show(crc.last_ok_at)}",
          "CloudWatch" if crc.method == "cloudwatch" else "reconcile's last check (the CRC writes nothing)"),
+        ("signing", f"CRC answers with {report.signing.crc_signing_secret}; deliveries last verified with "
+         + (", ".join(f"{w.secret} ({w.scheme}) {_show(w.last_at)}" for w in report.signing.last_signed) or "none yet"),
+         "Parameter, intake's record"),
         ("reconcile", (f"last run {_show(run.at)} " + ("ok" if run.ok else f"FAILED: {run.error}")
                        + (f" (idle: {run.idle})" if run.idle else "") if run else "no run recorded")
          + f"; {rec.schedule or 'no schedule'}" + ("" if rec.scheduled_here else " (not run by `xrelay local`)"),
