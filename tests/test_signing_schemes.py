@@ -109,21 +109,21 @@ def test_oauth2_only_is_accepted_with_the_client_secret(stack, capsys):
     set_app_secret(stack, consumer_secret=CONSUMER, client_secret=CLIENT)
     assert deliver(stack, oauth2=CLIENT)[0] == 200
     assert stored_keys(stack) == [KEY]
-    assert values(emf(capsys), "DeliveriesSigned", Scheme="oauth2", Stage="dev") == [1.0]
+    assert values(emf(capsys), "DeliveriesSignedOAuth2", service="intake", Stage="dev") == [1.0]
 
 
 def test_legacy_only_is_accepted_with_the_consumer_secret(stack, capsys):
     set_app_secret(stack, consumer_secret=CONSUMER, client_secret=CLIENT)
     assert deliver(stack, legacy=CONSUMER)[0] == 200
-    assert values(emf(capsys), "DeliveriesSigned", Scheme="legacy") == [1.0]
+    assert values(emf(capsys), "DeliveriesSignedLegacy", service="intake") == [1.0]
 
 
 def test_both_headers_right_is_counted_as_oauth2(stack, capsys):
     set_app_secret(stack, consumer_secret=CONSUMER, client_secret=CLIENT)
     assert deliver(stack, oauth2=CLIENT, legacy=CONSUMER)[0] == 200
     blobs = emf(capsys)
-    assert values(blobs, "DeliveriesSigned", Scheme="oauth2") == [1.0]
-    assert values(blobs, "DeliveriesSigned", Scheme="legacy") == []
+    assert values(blobs, "DeliveriesSignedOAuth2") == [1.0]
+    assert values(blobs, "DeliveriesSignedLegacy") == []
 
 
 @pytest.mark.parametrize("oauth2,legacy,status", [
@@ -141,7 +141,7 @@ def test_a_wrong_signature_in_either_scheme_is_refused_and_stores_nothing(stack,
     assert stored_keys(stack) == [] and state_items(stack, "signing") == []
     blobs = emf(capsys)
     assert values(blobs, "SignaturesRefused", service="intake") == [1.0]
-    assert values(blobs, "DeliveriesSigned", Scheme="oauth2") + values(blobs, "DeliveriesSigned", Scheme="legacy") == []
+    assert values(blobs, "DeliveriesSignedOAuth2") + values(blobs, "DeliveriesSignedLegacy") == []
 
 
 def test_a_malformed_oauth2_header_is_refused_even_beside_a_right_legacy_one(stack):
@@ -319,3 +319,25 @@ def test_status_warns_of_an_unfinished_rotation_and_of_an_oauth2_header_it_canno
     assert any("previous_client_secret" in w and "rotation is not finished" in w for w in warnings)
     assert any(OAUTH2_HEADER in w and "holds no client_secret" in w for w in warnings)
     assert "[signing]" in text
+
+
+def test_the_crc_path_stays_light_with_both_schemes():
+    """Importing the CRC handler and answering with either secret pulls in neither pydantic, boto3 nor httpx."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("crc_app", "functions/crc/app.py")
+app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
+from xrelay.credentials import SigningSecrets
+from xrelay.webhook import answer_crc
+for choice in ("auto", "client_secret", "consumer_secret"):
+    assert answer_crc("foo", lambda: SigningSecrets(consumer="c", client="o"), app.logger, choice).status == 200
+print(sorted(m for m in ("pydantic", "boto3", "httpx", "xrelay.xapi", "xrelay.models") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={"PATH": "", "CRC_SIGNING_SECRET": "auto", "POWERTOOLS_METRICS_NAMESPACE": "xrelay"})
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -23,7 +23,7 @@ from .models import ControlMessage, EventRecord
 from .normalize import UnrecognisedDelivery, delivery_id, normalize
 from .observability import M, count, count_by
 from .outages import Ledger
-from .signature import SignatureRefused, Verified, verify_delivery
+from .signature import OAUTH2, SignatureRefused, Verified, verify_delivery
 from .signing_log import SigningLog
 from .store import EventStore, RecordTooLarge, StateStore, StoreUnavailable
 
@@ -57,7 +57,7 @@ class Intake:
             self.log.warning("signature refused", extra={"status": exc.status, "reason": exc.reason,
                                                          "body_bytes": len(body)})
             return Response(exc.status, {"error": exc.reason})
-        count_by(M.DELIVERIES_SIGNED, 1, Scheme=signed.scheme)
+        count(self.metrics, M.DELIVERIES_SIGNED_OAUTH2 if signed.scheme == OAUTH2 else M.DELIVERIES_SIGNED_LEGACY)
         if signed.previous:
             self.log.info(f"delivery signed with the {signed.secret} (rotation in progress)")
 
