@@ -27,7 +27,7 @@ LEGACY_HEADER = "x-twitter-webhooks-signature"
 SIGNATURE_HEADER = LEGACY_HEADER  # the name the tools and tests have always used for the legacy header
 PREFIX = "sha256="
 
-# The schemes, as the DeliveriesSigned metric's Scheme dimension and `xrelay status` name them.
+# The schemes, as `xrelay status` and the intake's signing record name them.
 OAUTH2 = "oauth2"
 LEGACY = "legacy"
 SCHEME_HEADERS = {OAUTH2: OAUTH2_HEADER, LEGACY: LEGACY_HEADER}
