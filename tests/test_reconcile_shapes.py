@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from fakex import BASE_URL
 from test_reconcile import ALICE, BOB, FULL, URL, World, desired
-from xrelay.reconcile import observe
-from xrelay.xapi import XApiError
+from xrelay.reconcile import StackUsers, observe, reconcile
+from xrelay.xapi import XApiClient, XApiError
 
 AAA_LIST = "GET /2/account_activity/webhooks/:webhook_id/subscriptions/all/list"
 XAA_LIST = "GET /2/activity/subscriptions"
@@ -76,3 +78,23 @@ def test_x_s_named_errors_drive_the_reconcile_in_every_shape(world, shapes):
     report = world.run(desired(**FULL))
     assert report.errors["SubscriptionLimitExceeded"] == 3 and len(report.failed) == 3
     assert world.x.aaa_subscriptions[hook] == [] and world.x.xaa_subscriptions == {}
+
+
+@pytest.mark.parametrize("in_a_200", [False, True], ids=["404-problem", "problem-inside-a-200"])
+def test_a_pruned_subscription_someone_else_deleted_first_is_already_so(world, in_a_200):
+    hook = world.x.add_webhook(URL)
+    stray = world.x.add_xaa_subscription("post.create", {"user_id": "99"}, webhook_id=hook)
+
+    def deleted_first(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE" and request.url.path.endswith(f"/activity/subscriptions/{stray}"):
+            del world.x.xaa_subscriptions[stray]  # another operator was faster
+            if in_a_200:
+                return httpx.Response(200, json={"errors": [{
+                    "type": "https://api.x.com/2/problems/resource-not-found", "title": "Not Found Error",
+                    "detail": f"Could not find subscription with id: [{stray}].", "resource_type": "subscription"}]})
+        return world.x(request)
+
+    with XApiClient(world.x.app, base_url=BASE_URL, transport=httpx.MockTransport(deleted_first)) as client:
+        report = reconcile(desired(prune=True), client, StackUsers(world.state, world.secrets), world.state)
+    assert report.failed == [] and report.errors["ResourceNotFound"] == 1
+    assert [d for d in report.done if "ResourceNotFound, already so" in d]
