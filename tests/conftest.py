@@ -46,6 +46,19 @@ def all_fixtures() -> list[str]:
     return sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*.json"))
 
 
+@pytest.fixture(autouse=True)
+def x_spec_conformance():
+    """Fail any test in which the X client sent, or the fake X answered, something X's OpenAPI spec does not declare."""
+    from fakex import SPEC_VIOLATIONS
+
+    SPEC_VIOLATIONS.clear()
+    yield
+    found, SPEC_VIOLATIONS[:] = list(SPEC_VIOLATIONS), []
+    if found:
+        pytest.fail("exchanges with the fake X that X's spec does not declare:\n" + "\n".join(map(str, found)),
+                    pytrace=False)
+
+
 @pytest.fixture
 def stack():
     from moto import mock_aws

@@ -24,12 +24,26 @@ subscriptions per webhook, XAA subscriptions and replay jobs. It checks requests
   i.e. when ``client_secret`` is ""), rotation (a spent refresh token is refused, the access token
   it replaced stops working), and OAuth error bodies (``error``/``error_description``).
 
-Error bodies copy X's shapes: v2 problems (``title``/``type``/``detail``/``status``) for auth and
-validation, ``errors[].message = "Code: text"`` for AAA's named errors (as X sends them in the
-field), and a titled problem for the rest. Everything received is logged in ``requests``.
+Every answer is one X's OpenAPI spec (tests/spec/x-openapi.json) declares for the operation: an
+``Error`` ``{"code", "message"}`` (``application/json``) whose ``message`` starts with X's named reason
+(``"CrcValidationFailed: ..."``) for X's named errors, auth and rate limits; a ``Problem`` subtype
+(``application/problem+json``, ``type`` ``https://api.x.com/2/problems/...``, ``title``, ``detail``)
+for invalid requests and unknown resources; success bodies with exactly the spec's fields. The
+spec's ``Error.code`` is an integer it does not explain: the fake puts the HTTP status there.
 
-Where X's docs conflict, the knobs below let a test pick either behaviour (AAA 200 vs 204,
-the three XAA create shapes, PUT webhook answering ``valid:false`` vs ``CrcValidationFailed``).
+Each exchange is checked against the spec as it happens (:mod:`xspec`, openapi-core): the request,
+when the X client sent it (User-Agent ``xrelay``; tests that poke the fake with raw requests are
+checking the fake's own refusals), and every answer the fake gives to an operation the spec has.
+A mismatch is recorded in ``spec_violations`` and in :data:`SPEC_VIOLATIONS`, which
+``tests/conftest.py`` turns into a failure of the running test.
+
+Where X's pages show other shapes than the spec, knobs let a test pick them (AAA 200 vs 204, the
+three XAA create shapes, D-XQ's ``meta.total_subscriptions``, the field's error shapes with
+``about:blank`` and ``api.twitter.com`` problems). An answer a knob made off-spec on purpose is marked
+(:func:`prose`) and is not held to the spec; everything else still is. PUT webhook answering
+``valid:false`` vs ``CrcValidationFailed`` are both spec shapes. ``errors_in_200`` makes an endpoint
+fail the way the spec allows on every endpoint: a 200 carrying ``errors`` and no ``data``.
+Everything received is logged in ``requests``.
 """
 
 from __future__ import annotations
@@ -53,6 +67,7 @@ from oauthlib.oauth1.rfc5849 import utils as oauth1_utils
 
 from xrelay.event_types import XAA_ALIASES, XAA_EVENT_TYPES, canonical_xaa_type
 from xrelay.xapi import AppCredentials, UserCredentials, XApiClient
+from xspec import request_errors, response_errors
 
 BASE_URL = "https://api.x.com"
 RATE_LIMIT_WINDOW_SECONDS = 15 * 60
@@ -77,6 +92,16 @@ SUBSCRIBABLE_EVENT_TYPES = (XAA_EVENT_TYPES - {"oauth.revoke"}) | set(XAA_ALIASE
 # broadcast chat) needs the user's own context.
 PUBLIC_EVENT_PREFIXES = ("profile.update.", "follow.", "spaces.")
 PUBLIC_EVENT_TYPES = {"post.create", "post.delete", "broadcast.start", "broadcast.end", "news.new"}
+
+# The spec's Problem subtypes (its discriminator's ``type`` URIs end in these).
+PROBLEM_TYPES = ("resource-not-found", "invalid-request", "not-authorized-for-resource", "not-authorized-for-field",
+                 "field-unauthorized", "field-hydration-failure", "resource-unavailable", "disallowed-resource",
+                 "internal-error")
+SPEC_PROBLEM_BASE = "https://api.x.com/2/problems/"
+FIELD_PROBLEM_BASE = "https://api.twitter.com/2/problems/"  # what X's servers put in ``type`` in the field
+
+# Every spec mismatch any FakeX saw, until tests/conftest.py collects them after each test.
+SPEC_VIOLATIONS: list[SpecViolation] = []
 
 _NUMERIC_ID = re.compile(r"^[0-9]{1,19}$")
 _BASE32HEX = re.compile(r"^[0-9A-Va-v]{16,}$")
@@ -110,6 +135,24 @@ class _Refused(Exception):
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
+
+
+@dataclass(frozen=True)
+class SpecViolation:
+    side: str  # "request" (the client's) or "response" (the fake's)
+    method: str
+    path: str
+    status: int
+    errors: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.method} {self.path} -> {self.status}:\n" + "\n".join(self.errors)
+
+
+def prose(response: httpx.Response, variant: str) -> httpx.Response:
+    """Mark an answer a knob made in a shape X's pages show but its spec does not declare."""
+    response.extensions["prose_variant"] = variant
+    return response
 
 
 @dataclass
@@ -208,9 +251,16 @@ class FakeX:
     # knobs a test sets --------------------------------------------------------------------------
     crc_passes: bool = True  # whether X's CRC against the webhook URL succeeds (create and PUT)
     crc_failure_answer: str = "error"  # PUT when the CRC fails: "error" (CrcValidationFailed) or "valid_false"
-    aaa_success_status: int = 200  # 200 with JSON (docs) or 204 (official sample code)
+    aaa_success_status: int = 200  # 200 with JSON (docs, OAS) or 204 (official sample code)
     xaa_create_shape: str = "nested"  # "nested" (data.subscription, OAS), "flat" or "list" (D-XQ examples)
     xaa_update_shape: str = "nested"  # "nested" (OAS) or "flat" (D-XQ)
+    xaa_meta: bool = False  # D-XQ's meta.total_subscriptions on XAA create/update/delete (not in the spec)
+    # "spec": Error/Problem as the spec declares them; "field": what X's servers are seen sending
+    # (about:blank problems, api.twitter.com problem types, errors[].message, all as application/json).
+    error_shapes: str = "spec"
+    # Route keys (e.g. "GET /2/webhooks") answered with a 200 carrying ``errors`` and no ``data``.
+    errors_in_200: set[str] = field(default_factory=set)
+    check_spec: bool = True  # hold every exchange to the spec (the bench turns it off to time xrelay alone)
     page_size: int = 100  # the most a GET /2/activity/subscriptions page holds, whatever max_results says
     webhook_limit: int = 1  # Pay Per Use
     aaa_subscription_limit: int = 3  # Pay Per Use: unique subscribed users, account-wide
@@ -229,6 +279,7 @@ class FakeX:
     users: dict[str, FakeUser] = field(default_factory=dict)  # access token -> user
     refresh_grants: dict[str, RefreshGrant] = field(default_factory=dict)  # refresh token -> grant
     requests: list[ReceivedRequest] = field(default_factory=list)
+    spec_violations: list[SpecViolation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1_900_000_000_000_000_001)
@@ -349,6 +400,13 @@ class FakeX:
         return next((j for j in self.replay_jobs.values() if j.webhook_id == webhook_id and j.state == "Running"),
                     None)
 
+    def take_spec_violations(self) -> list[SpecViolation]:
+        """The spec mismatches seen so far, then forgotten: for a test that sends an off-spec request on purpose."""
+        taken, self.spec_violations[:] = list(self.spec_violations), []
+        for violation in taken:
+            SPEC_VIOLATIONS.remove(violation)
+        return taken
+
     @property
     def write_requests(self) -> list[ReceivedRequest]:
         return [r for r in self.requests if r.is_write]
@@ -372,8 +430,31 @@ class FakeX:
         logged = ReceivedRequest(request.method, path, None, "none", None, request.content, query)
         self.requests.append(logged)
         response = self._handle(request, logged)
+        field_shape = response.extensions.get("field_shape")
+        if self.error_shapes == "field" and field_shape is not None:
+            kept = {k: v for k, v in response.headers.items() if k.startswith("x-rate-limit-")}
+            response = prose(_json(response.status_code, field_shape), "field error shape")
+            response.headers.update(kept)
         logged.status = response.status_code
+        if self.check_spec:
+            self._check_against_spec(request, response, logged)
         return response
+
+    def _check_against_spec(self, request: httpx.Request, response: httpx.Response, logged: ReceivedRequest) -> None:
+        if logged.endpoint == TOKEN_ENDPOINT:  # OAuth's endpoint: not in X's v2 spec
+            return
+        found = []
+        if request.headers.get("user-agent", "").startswith("xrelay"):  # the client's own requests
+            found.append(("request", request_errors(request)))
+        declared = self._route(request.method, request.url.path)[0] is not None
+        if declared and "prose_variant" not in response.extensions:
+            found.append(("response", response_errors(request, response)))
+        for side, errors in found:
+            if errors:
+                violation = SpecViolation(side, request.method, request.url.path, response.status_code,
+                                          tuple(errors))
+                self.spec_violations.append(violation)
+                SPEC_VIOLATIONS.append(violation)
 
     def _handle(self, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
         if request.method == "POST" and request.url.path == TOKEN_PATH:  # OAuth's own auth and error shapes
@@ -387,22 +468,25 @@ class FakeX:
 
         route, match = self._route(request.method, request.url.path)
         if route is None:
-            return _problem(404, "Not Found Error", f"The requested resource {request.url.path} was not found.",
-                            "https://api.twitter.com/2/problems/resource-not-found")
+            return _problem(404, "resource-not-found", "Not Found Error",
+                            f"The requested resource {request.url.path} was not found.", resource_type="route")
         logged.endpoint = route.key
         if principal.kind not in route.auth:
             return _unsupported_authentication(principal, route.auth)
 
         headers, exhausted = self._spend_budget(route.key, principal)
         if exhausted:
-            response = _problem(429, "Too Many Requests", "Too Many Requests")
+            response = _too_many_requests()
         else:
             try:
                 unknown = sorted(set(logged.query) - route.query)
                 if unknown:
                     raise _Refused(_invalid_request(
                         f"The query parameter [{unknown[0]}] is not one of [{','.join(sorted(route.query))}]"))
-                response = route.handler(request, principal, **match.groupdict())
+                if route.key in self.errors_in_200:  # X applied nothing, and says so inside a 200
+                    response = _errors_in_200(route.key)
+                else:
+                    response = route.handler(request, principal, **match.groupdict())
             except _Refused as refused:
                 response = refused.response
         response.headers.update(headers)
@@ -489,7 +573,7 @@ class FakeX:
             logged.auth = CLIENT
             headers, exhausted = self._spend_budget(TOKEN_ENDPOINT, Principal(CLIENT))
             if exhausted:
-                response = _problem(429, "Too Many Requests", "Too Many Requests")
+                response = _too_many_requests()
             else:
                 try:
                     response = self._refresh(form, logged)
@@ -732,7 +816,7 @@ class FakeX:
 
     def _aaa_success(self, *, subscribed: bool) -> httpx.Response:
         if self.aaa_success_status == 204:
-            return httpx.Response(204)
+            return prose(httpx.Response(204), "AAA 204 (official sample code)")
         return _json(200, {"data": {"subscribed": subscribed}})
 
     # --- X Activity API ---------------------------------------------------------------------------
@@ -767,15 +851,13 @@ class FakeX:
 
         if not _is_public(event_type):
             if principal.kind == APP:
-                raise _Refused(_problem(
-                    403, "Unsupported Authentication",
-                    f"Authenticating with OAuth 2.0 Application-Only is forbidden for event_type {event_type}. "
-                    "Supported authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].",
-                    "https://api.twitter.com/2/problems/unsupported-authentication"))
+                raise _Refused(_unsupported_authentication(principal, frozenset({OAUTH1, OAUTH2}),
+                                                           f"event_type {event_type}"))
             # X says it of mute.*/block.*; we hold every private event to it: a user authorises their own.
             if event_filter.get("user_id") != principal.user_id:
-                raise _Refused(_problem(403, "Forbidden", "filter.user_id must identify the authenticated user",
-                                        "https://api.twitter.com/2/problems/not-authorized-for-resource"))
+                raise _Refused(_problem(403, "not-authorized-for-resource", "Forbidden",
+                                        "filter.user_id must identify the authenticated user", resource_type="user",
+                                        parameter="filter.user_id", value=str(event_filter.get("user_id", ""))))
 
         identity = (event_type, json.dumps(event_filter, sort_keys=True), body.get("webhook_id"))
         for existing in self.xaa_subscriptions.values():
@@ -791,12 +873,12 @@ class FakeX:
         subscription_id = self.add_xaa_subscription(event_type, event_filter, tag=body.get("tag"),
                                                     webhook_id=body.get("webhook_id"))
         subscription = self.xaa_subscriptions[subscription_id]
-        total = {"total_subscriptions": len(self.xaa_subscriptions)}
+        meta = {"meta": {"total_subscriptions": len(self.xaa_subscriptions)}} if self.xaa_meta else {}
         if self.xaa_create_shape == "list":
-            return _json(200, {"data": [subscription], "meta": total})
+            return prose(_json(200, {"data": [subscription], **meta}), "XAA create, list-shaped data (D-XQ)")
         if self.xaa_create_shape == "flat":
-            return _json(200, {"data": subscription, "meta": total})
-        return _json(200, {"data": {"subscription": subscription}, "meta": total})
+            return prose(_json(200, {"data": subscription, **meta}), "XAA create, flat data (D-XQ)")
+        return self._xaa_meta(_json(200, {"data": {"subscription": subscription}, **meta}))
 
     def _xaa_update(self, request: httpx.Request, principal: Principal, subscription_id: str) -> httpx.Response:
         body = _json_object(request, required=set(), optional={"tag", "webhook_id"})
@@ -811,14 +893,19 @@ class FakeX:
         subscription["updated_at"] = self._iso_now()
         total = len(self.xaa_subscriptions)
         if self.xaa_update_shape == "flat":
-            return _json(200, {"data": subscription, "meta": {"total_subscriptions": total}})
+            return prose(_json(200, {"data": subscription, "meta": {"total_subscriptions": total}}),
+                         "XAA update, flat data (D-XQ)")
         return _json(200, {"data": {"subscription": subscription, "total_subscriptions": total}})
 
     def _xaa_delete(self, request: httpx.Request, principal: Principal, subscription_id: str) -> httpx.Response:
         _no_body(request)
         self._existing_subscription(subscription_id)
         del self.xaa_subscriptions[subscription_id]
-        return _json(200, {"data": {"deleted": True}, "meta": {"total_subscriptions": len(self.xaa_subscriptions)}})
+        meta = {"meta": {"total_subscriptions": len(self.xaa_subscriptions)}} if self.xaa_meta else {}
+        return self._xaa_meta(_json(200, {"data": {"deleted": True}, **meta}))
+
+    def _xaa_meta(self, response: httpx.Response) -> httpx.Response:
+        return prose(response, "XAA meta.total_subscriptions (D-XQ)") if self.xaa_meta else response
 
     def _existing_subscription(self, subscription_id: str) -> dict[str, Any]:
         if not _NUMERIC_ID.match(subscription_id):
@@ -826,8 +913,9 @@ class FakeX:
         subscription = self.xaa_subscriptions.get(subscription_id)
         if subscription is None:
             raise _Refused(_problem(
-                404, "Not Found Error", f"Could not find subscription with id: [{subscription_id}].",
-                "https://api.twitter.com/2/problems/resource-not-found"))
+                404, "resource-not-found", "Not Found Error", f"Could not find subscription with id: [{subscription_id}].",
+                resource_type="subscription", parameter="subscription_id", value=subscription_id,
+                resource_id=subscription_id))
         return subscription
 
     # --- misc -------------------------------------------------------------------------------------
@@ -939,23 +1027,57 @@ def _json(status: int, body: Any) -> httpx.Response:
     return httpx.Response(status, json=body)
 
 
-def _problem(status: int, title: str, detail: str, problem_type: str = "about:blank") -> httpx.Response:
-    return _json(status, {"title": title, "detail": detail, "type": problem_type, "status": status})
+def _error(status: int, name: str, text: str, *, field_shape: dict[str, Any] | None = None) -> httpx.Response:
+    """The spec's ``Error``: X's named reason first in ``message``; ``code`` (an integer) holds the status.
+
+    ``field_shape`` is the body X's servers are seen sending instead (``error_shapes="field"``); by
+    default an ``about:blank`` problem titled with the name.
+    """
+    response = httpx.Response(status, json={"code": status, "message": f"{name}: {text}"})
+    response.extensions["field_shape"] = field_shape or {"title": name, "detail": text, "type": "about:blank",
+                                                         "status": status}
+    return response
+
+
+def _problem(status: int, kind: str, title: str, detail: str, **fields: str) -> httpx.Response:
+    """One of the spec's ``Problem`` subtypes (``kind`` names it), as ``application/problem+json``."""
+    if kind not in PROBLEM_TYPES:
+        raise ValueError(f"the spec has no {kind} problem")
+    body = {"type": SPEC_PROBLEM_BASE + kind, "title": title, "detail": detail, "status": status, **fields}
+    response = httpx.Response(status, content=json.dumps(body).encode(),
+                              headers={"content-type": "application/problem+json"})
+    response.extensions["field_shape"] = {**body, "type": FIELD_PROBLEM_BASE + kind}
+    return response
+
+
+def _errors_in_200(route_key: str) -> httpx.Response:
+    # The spec's other failure shape, on every endpoint the client calls: 200, ``errors``, no ``data``.
+    return _json(200, {"errors": [{
+        "type": SPEC_PROBLEM_BASE + "resource-unavailable", "title": "Service Unavailable",
+        "detail": f"{route_key} could not be served; try again later.", "status": 503,
+        "resource_type": route_key.split(" /2/", 1)[1].split("/")[0],
+    }]})
 
 
 def _unauthorized() -> httpx.Response:
-    return _problem(401, "Unauthorized", "Unauthorized")
+    return _error(401, "Unauthorized", "Unauthorized")
 
 
-def _unsupported_authentication(principal: Principal, allowed: frozenset[str]) -> httpx.Response:
+def _too_many_requests() -> httpx.Response:
+    return _error(429, "TooManyRequests", "Too Many Requests",
+                  field_shape={"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
+                               "status": 429})
+
+
+def _unsupported_authentication(principal: Principal, allowed: frozenset[str], what: str = "this endpoint",
+                                ) -> httpx.Response:
     names = {APP: "OAuth 2.0 Application-Only", OAUTH1: "OAuth 1.0a User Context", OAUTH2: "OAuth 2.0 User Context"}
     supported = ", ".join(names[kind] for kind in (OAUTH1, OAUTH2, APP) if kind in allowed)
-    return _problem(
-        403, "Unsupported Authentication",
-        f"Authenticating with {names[principal.kind]} is forbidden for this endpoint.  "
-        f"Supported authentication types are [{supported}].",
-        "https://api.twitter.com/2/problems/unsupported-authentication",
-    )
+    detail = (f"Authenticating with {names[principal.kind]} is forbidden for {what}.  "
+              f"Supported authentication types are [{supported}].")
+    return _error(403, "UnsupportedAuthentication", detail, field_shape={
+        "title": "Unsupported Authentication", "detail": detail, "status": 403,
+        "type": FIELD_PROBLEM_BASE + "unsupported-authentication"})
 
 
 def _oauth_error(status: int, error: str, description: str) -> httpx.Response:
@@ -969,18 +1091,20 @@ def _missing_client_auth() -> httpx.Response:
 
 
 def _invalid_request(message: str) -> httpx.Response:
-    return _json(400, {
+    response = _problem(400, "invalid-request", "Invalid Request", message)
+    response.extensions["field_shape"] = {
         "errors": [{"parameters": {}, "message": message}],
         "title": "Invalid Request",
         "detail": "One or more parameters to your request was invalid.",
-        "type": "https://api.twitter.com/2/problems/invalid-request",
-    })
+        "type": FIELD_PROBLEM_BASE + "invalid-request",
+    }
+    return response
 
 
-def _aaa_error(status: int, code: str, text: str) -> httpx.Response:
-    # How AAA's named errors reach clients in the field: only errors[].message, "Code: text".
-    return _json(status, {"errors": [{"message": f"{code}: {text}"}]})
+def _named_error(status: int, name: str, text: str) -> httpx.Response:
+    return _error(status, name, text)
 
 
-def _named_error(status: int, code: str, text: str) -> httpx.Response:
-    return _json(status, {"title": code, "detail": text, "type": "about:blank", "status": status})
+def _aaa_error(status: int, name: str, text: str) -> httpx.Response:
+    # In the field, AAA's named errors reach clients only as errors[].message, "Code: text".
+    return _error(status, name, text, field_shape={"errors": [{"message": f"{name}: {text}"}]})

@@ -377,6 +377,9 @@ def test_the_fake_validates_windows_as_x_documents_them(world):
             with pytest.raises(XApiError) as refused:
                 client._call(Endpoint.WEBHOOK_REPLAY, json_body={"webhook_id": world.hook, "from_date": start, "to_date": end})
             assert refused.value.status == 400
+        # The first is off-spec (from_date must be 12 digits) and was sent on purpose; the second is not.
+        assert [(v.side, v.errors[-1].strip()) for v in world.x.take_spec_violations()] == [
+            ("request", "from_date: '2026112611' does not match '^[0-9]{12}$'")]
         job_id = client.create_replay_job(world.hook, hm("12:01", 25), hm("12:00"))  # 23:59 back to now
         with pytest.raises(XApiError) as conflict:
             client.create_replay_job(world.hook, hm("10:00"), hm("11:00"))

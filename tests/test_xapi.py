@@ -241,9 +241,13 @@ def test_fake_refuses_the_wrong_kind_of_auth_for_aaa(fake: FakeX) -> None:
     nobody = raw_request(fake, "GET", f"/2/account_activity/webhooks/{webhook_id}/subscriptions/all/list",
                          "Bearer not-a-token")
 
-    assert app_subscribes.status_code == 403 and app_subscribes.json()["title"] == "Unsupported Authentication"
-    assert user_unsubscribes.status_code == 403 and user_unsubscribes.json()["title"] == "Unsupported Authentication"
-    assert nobody.status_code == 401 and nobody.json()["title"] == "Unauthorized"
+    # The spec's Error: X's reason first in the message.
+    assert app_subscribes.status_code == 403
+    assert app_subscribes.json()["message"].startswith("UnsupportedAuthentication: Authenticating with OAuth 2.0 "
+                                                       "Application-Only is forbidden")
+    assert user_unsubscribes.status_code == 403
+    assert user_unsubscribes.json()["message"].startswith("UnsupportedAuthentication: ")
+    assert (nobody.status_code, nobody.json()) == (401, {"code": 401, "message": "Unauthorized: Unauthorized"})
     assert fake.aaa_subscriptions[webhook_id] == ["111"]
 
 
@@ -420,8 +424,9 @@ def test_xaa_private_events_are_refused_with_the_bearer_token_or_another_users_c
 def test_fake_validates_xaa_create_bodies_as_x_does(fake: FakeX, body: dict, complaint: str) -> None:
     response = raw_request(fake, "POST", "/2/activity/subscriptions", f"Bearer {fake.bearer_token}", body)
 
-    assert response.status_code == 400
-    assert response.json()["title"] == "Invalid Request" and complaint in response.json()["errors"][0]["message"]
+    assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "https://api.x.com/2/problems/invalid-request" and complaint in problem["detail"]
     assert fake.xaa_subscriptions == {}
 
 
@@ -443,8 +448,10 @@ def test_xaa_validation_errors_reach_the_caller_typed(fake: FakeX, x: XApiClient
     with pytest.raises(XApiError) as raised:
         x.create_xaa_subscription("profile.update.everything", {"user_id": "1"})
     assert (raised.value.status, raised.value.code) == (400, "InvalidRequest")
-    assert raised.value.title == "Invalid Request" and raised.value.detail.startswith("One or more parameters")
-    assert "profile.update.everything" in raised.value.messages[0] and "profile.update.everything" in str(raised.value)
+    assert raised.value.title == "Invalid Request" and raised.value.type == "https://api.x.com/2/problems/invalid-request"
+    assert "profile.update.everything" in raised.value.detail and "profile.update.everything" in str(raised.value)
+    # The spec's enum refuses that request too: the check caught it; this test sent it on purpose.
+    assert [(v.side, "is not one of" in "".join(v.errors)) for v in fake.take_spec_violations()] == [("request", True)]
 
 
 @pytest.mark.parametrize("shape", ["list", "flat", "nested"])

@@ -444,7 +444,7 @@ def execute(desired: DesiredState, obs: Observation, the_plan: Plan, client: XAp
         except XApiError as exc:
             if action.op is Op.REGISTER_WEBHOOK:
                 webhook_reason = exc.code
-            if exc.code in ALREADY_DONE | GONE:  # the state we wanted, reached another way
+            if _already_so(action.op, exc):  # the state we wanted, reached another way
                 report.errors[exc.code] += 1
                 report.done.append(f"{action.op.value} {action.what} (X: {exc.code}, already so)")
                 _log.info("reconcile: %s %s: X says %s, nothing to do", action.op.value, action.what, exc.code)
@@ -518,6 +518,15 @@ def _required(value: Any) -> Any:
     if value is None:  # pragma: no cover - plan() always fills what its action needs
         raise AssertionError("action is missing a field its operation needs")
     return value
+
+
+def _already_so(op: Op, exc: XApiError) -> bool:
+    """X refused because what the action wanted is already the case.
+
+    X's own names, and for a delete a resource-not-found problem (in any of the spec's shapes: a
+    404, or inside a 200): someone else deleted it first.
+    """
+    return exc.code in ALREADY_DONE | GONE or (op is Op.DELETE_XAA and exc.code == "ResourceNotFound")
 
 
 def _log_x_error(what: str, exc: XApiError) -> None:

@@ -217,8 +217,12 @@ def _stop(result: TeardownResult, item: Item, reset_at: datetime | None) -> None
 
 
 def _gone(item: Item, exc: XApiError) -> bool:
-    """X's way of saying the thing is not there (any more): what a delete wanted."""
-    if exc.status == 404 or exc.code in GONE:
+    """X's way of saying the thing is not there (any more): what a delete wanted.
+
+    A 404, X's own names, or a resource-not-found problem in any shape (inside a 200 too: the status
+    is then 200, the problem's type says it).
+    """
+    if exc.status == 404 or exc.code in GONE or exc.code == "ResourceNotFound":
         return True
     # X does not know the webhook id: the webhook, and the AAA subscriptions on it, do not exist.
     return exc.code == "WebhookIdInvalid" and item.kind in (Kind.WEBHOOK, Kind.AAA)

@@ -232,8 +232,9 @@ class RateLimit:
 # --- errors --------------------------------------------------------------------------------------
 
 # X's error names, as its docs list them per endpoint. Found anywhere in an error body (any case or
-# spelling separator), one of these is the ``code``: X puts them in errors[].message ("Code: text"),
-# in a title, or in a problem ``type`` URL, depending on the endpoint and the day.
+# spelling separator), one of these is the ``code``. X's spec puts them first in the ``message`` of its
+# ``Error`` body (``{"code": 400, "message": "CrcValidationFailed: ..."}``); in the field they have also
+# come in errors[].message, in a title, or in a problem ``type`` URL, depending on the endpoint and the day.
 KNOWN_ERROR_CODES = (
     "DuplicateSubscriptionFailed",
     "SubscriptionLimitExceeded",
@@ -251,12 +252,18 @@ KNOWN_ERROR_CODES = (
 class XApiError(Exception):
     """X answered with an error (or not at all: see :class:`XApiTransportError`).
 
-    ``code`` is a short CamelCase name (one of :data:`KNOWN_ERROR_CODES` when X used one, else
-    derived from the problem type or title, else ``HTTP<status>``), or, from the OAuth 2.0 token
-    endpoint, OAuth's own snake_case ``error`` (``invalid_request``, ``unauthorized_client``);
-    ``title``/``type``/``detail`` are X's own problem fields when present (``detail`` falls back
-    to OAuth's ``error_description``), ``messages`` its ``errors[].message`` list (where X says
-    which parameter was wrong).
+    X's spec declares three failure shapes for every endpoint this client calls, and X's pages show
+    more; all are read: an ``Error`` ``{code, message}`` with X's named reason first in ``message``;
+    a ``Problem`` (``type``/``title``/``detail``, as ``application/problem+json``); and a ``200``
+    that carries ``errors`` and no ``data`` (then ``status`` is 200: X applied nothing).
+
+    ``code`` is a short CamelCase name (one of :data:`KNOWN_ERROR_CODES` when X used one, else the
+    ``Name:`` that starts a message, else derived from the problem type or title, else
+    ``HTTP<status>``), or, from the OAuth 2.0 token endpoint, OAuth's own snake_case ``error``
+    (``invalid_request``, ``unauthorized_client``); ``x_code`` is the integer ``code`` of X's
+    ``Error`` body; ``title``/``type``/``detail`` are X's own problem fields when present (``detail``
+    falls back to the ``Error``'s message and to OAuth's ``error_description``), ``messages`` the
+    messages X gave (``Error.message`` and ``errors[].message``: where X says what was wrong).
     """
 
     def __init__(
@@ -270,10 +277,12 @@ class XApiError(Exception):
         type: str | None = None,
         detail: str | None = None,
         messages: tuple[str, ...] = (),
+        x_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.x_code = x_code
         self.endpoint = endpoint
         self.title = title
         self.type = type
@@ -348,7 +357,8 @@ class XApiClient:
 
     def list_webhooks(self) -> list[Webhook]:
         # Ask for every field: without webhook_config.fields X may leave out ``valid``.
-        body = self._call(Endpoint.WEBHOOKS_LIST, params={"webhook_config.fields": "created_at,id,url,valid"})
+        body = self._call(Endpoint.WEBHOOKS_LIST, params={"webhook_config.fields": "created_at,id,url,valid"},
+                          listing=True)
         return [Webhook.from_json(item) for item in _as_list(body.get("data")) if isinstance(item, Mapping)]
 
     def create_webhook(self, url: str) -> Webhook:
@@ -362,8 +372,8 @@ class XApiClient:
     def validate_webhook(self, webhook_id: str) -> bool:
         """Ask X to re-run the CRC now (PUT); True if the webhook is valid afterwards.
 
-        X documents both ``{"data":{"valid":false}}`` and a ``CrcValidationFailed`` error for a
-        failed check; both mean "not valid" and return False.
+        X documents both ``{"data":{"valid":false}}`` and a ``CrcValidationFailed`` error (in any of
+        the shapes :class:`XApiError` reads) for a failed check; both mean "not valid" and return False.
         """
         try:
             body = self._call(Endpoint.WEBHOOK_VALIDATE, path_ids={"webhook_id": webhook_id})
@@ -397,7 +407,7 @@ class XApiClient:
 
     def list_aaa_subscriptions(self, webhook_id: str) -> list[str]:
         """The user ids subscribed to the webhook."""
-        body = self._call(Endpoint.AAA_LIST, path_ids={"webhook_id": webhook_id})
+        body = self._call(Endpoint.AAA_LIST, path_ids={"webhook_id": webhook_id}, listing=True)
         data = body.get("data")
         subscriptions = data.get("subscriptions") if isinstance(data, Mapping) else None
         return [
@@ -428,7 +438,7 @@ class XApiClient:
         seen_tokens: set[str] = set()
         params: dict[str, str] = {"max_results": str(page_size)}
         while True:
-            body = self._call(Endpoint.XAA_LIST, params=params, user=user)
+            body = self._call(Endpoint.XAA_LIST, params=params, user=user, listing=True)
             subscriptions.extend(_parse_subscriptions(Endpoint.XAA_LIST, body.get("data")))
             meta = body.get("meta")
             next_token = meta.get("next_token") if isinstance(meta, Mapping) else None
@@ -516,12 +526,17 @@ class XApiClient:
         user: UserCredentials | None = None,
         client_auth: bool = False,
         redact: tuple[str, ...] = (),
+        listing: bool = False,
     ) -> dict[str, Any]:
         """One request, no retries. The parsed JSON body of a 2xx answer ({} for 204/empty).
 
         Auth is the user's context when ``user`` is given, the app's OAuth 2.0 client with
         ``client_auth`` (the token endpoint), else the app's bearer token. ``redact``: more secret
         values (beyond the credentials in use) to keep out of an error.
+
+        A 2xx that carries ``errors`` and no ``data`` is X's failure inside a 200: an :class:`XApiError`.
+        With ``listing`` (a list call) a failure must never pass for an empty list: any ``errors``
+        (the list may be partial) and an answer with no JSON body at all are errors too.
         """
         if json_body is not None and form_body is not None:
             raise ValueError("a request has one body: JSON or form")
@@ -559,6 +574,8 @@ class XApiClient:
 
         if response.is_success:
             if response.status_code == 204 or not response.content.strip():
+                if listing:
+                    raise _unexpected(endpoint, f"HTTP {response.status_code} with no body for a list")
                 return {}
             try:
                 body = response.json()
@@ -566,6 +583,8 @@ class XApiClient:
                 raise _unexpected(endpoint, f"HTTP {response.status_code} with a body that is not JSON") from None
             if not isinstance(body, dict):
                 raise _unexpected(endpoint, "the JSON body is not an object")
+            if _failed_in_success(body, listing):
+                raise _error_from_response(endpoint, response, secrets, self.rate_limit(endpoint), body=body)
             return body
         raise _error_from_response(endpoint, response, secrets, self.rate_limit(endpoint))
 
@@ -672,6 +691,14 @@ def _oauth2_token(body: Mapping[str, Any], now: datetime) -> OAuth2Token:
     return OAuth2Token(access_token, refresh_token, expires_at, _optional_str(body.get("scope")))
 
 
+def _failed_in_success(body: Mapping[str, Any], listing: bool) -> bool:
+    """X's failure inside a 2xx: ``errors`` and no ``data`` (for a list: any ``errors`` at all)."""
+    errors = body.get("errors")
+    if not isinstance(errors, list) or not errors:
+        return False
+    return listing or body.get("data") is None
+
+
 def _require_flag(endpoint: Endpoint, body: Mapping[str, Any], name: str, expected: bool) -> None:
     """Accept 204/empty and ``{"data":{name: expected}}``; an explicit other value is an error."""
     data = body.get("data")
@@ -705,7 +732,8 @@ def error_code(status: int, body: Any) -> str:
     """A short name for X's error, found tolerantly in the shapes X uses.
 
     Order: OAuth's ``error`` as is (the token endpoint: ``invalid_request``, ``unauthorized_client``…);
-    a known X error name anywhere in the body; a ``Name: text`` prefix in errors[].message;
+    a known X error name anywhere in the body; a ``Name: text`` prefix in the ``Error``'s ``message``
+    or in errors[].message;
     the problem ``type`` URL's last segment (``…/problems/invalid-request`` → ``InvalidRequest``);
     the title (``Too Many Requests`` → ``TooManyRequests``); else ``HTTP<status>``.
     """
@@ -716,13 +744,13 @@ def error_code(status: int, body: Any) -> str:
         return oauth_error
     problems = [p for p in _as_list(body.get("errors")) if isinstance(p, Mapping)]
     texts = [str(p[key]) for p in problems for key in ("message", "title", "type", "detail") if p.get(key)]
-    texts += [str(body[key]) for key in ("title", "type", "detail") if body.get(key)]
+    texts += [str(body[key]) for key in ("message", "title", "type", "detail") if body.get(key)]
     squashed = [_squash(text) for text in texts]
     for known in KNOWN_ERROR_CODES:
         if any(_squash(known) in text for text in squashed):
             return known
-    for problem in problems:
-        prefix = re.match(r"^([A-Z][A-Za-z0-9]+):", str(problem.get("message", "")))
+    for source in (body, *problems):  # the spec's Error puts X's reason first in its message
+        prefix = re.match(r"^([A-Z][A-Za-z0-9]+):", str(source.get("message", "")))
         if prefix:
             return prefix.group(1)
     for source in (body, *problems):
@@ -737,31 +765,46 @@ def error_code(status: int, body: Any) -> str:
 
 
 def _error_from_response(
-    endpoint: Endpoint, response: httpx.Response, secrets: tuple[str, ...], rate_limit: RateLimit | None
+    endpoint: Endpoint,
+    response: httpx.Response,
+    secrets: tuple[str, ...],
+    rate_limit: RateLimit | None,
+    *,
+    body: Any = None,
 ) -> XApiError:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
+    """The error X answered: any status, or a 2xx whose parsed ``body`` carried only ``errors``."""
+    if body is None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
     code = error_code(response.status_code, body)
     title = type_ = detail = None
+    x_code = None
     messages: list[str] = []
     if isinstance(body, Mapping):
         title, type_, detail = (_optional_str(body.get(key)) for key in ("title", "type", "detail"))
         problems = [p for p in _as_list(body.get("errors")) if isinstance(p, Mapping)]
-        messages = [str(p["message"]) for p in problems if p.get("message")]
+        messages = [str(source["message"]) for source in (body, *problems)
+                    if isinstance(source.get("message"), str) and source["message"]]
+        if isinstance(body.get("code"), int) and not isinstance(body.get("code"), bool):
+            x_code = body["code"]
         if problems:
             title = title or _optional_str(problems[0].get("title"))
             type_ = type_ or _optional_str(problems[0].get("type"))
             detail = detail or _optional_str(problems[0].get("detail"))
+        detail = detail or _optional_str(body.get("message"))  # the spec's Error: its message is all it says
         detail = detail or _optional_str(body.get("error_description"))  # the token endpoint's OAuth error
     elif response.content:
         detail = response.text[:200]  # not JSON (a proxy's HTML page, say): a little context
     title, type_, detail = (_redact(value, secrets) for value in (title, type_, detail))
     messages = [_redact(m, secrets) or "" for m in messages]
     # The most specific text X gave: errors[].message names the bad parameter, detail is often generic.
+    # A problem inside a 200 says more in its detail than anywhere else.
     explanation = "; ".join(messages[:3]) or detail
     message = f"X API {endpoint.value}: HTTP {response.status_code} {code}"
+    if response.is_success:
+        message = f"X API {endpoint.value}: HTTP {response.status_code} with errors and no data: {code}"
     if explanation:
         message += f": {explanation[:300]}"
     fields: dict[str, Any] = dict(
@@ -772,6 +815,7 @@ def _error_from_response(
         type=type_,
         detail=detail,
         messages=tuple(messages),
+        x_code=x_code,
     )
     if response.status_code == 429:
         return RateLimited(message, reset_at=rate_limit.reset_at if rate_limit else None, **fields)
