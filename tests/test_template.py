@@ -63,7 +63,9 @@ def test_reconcile_schedule_parameter(value, allowed):
 def test_reconcile_function_runs_on_the_schedule_one_at_a_time():
     assert "ReconcileFunction" in tpl.functions(TEMPLATE)
     assert (RECONCILE["CodeUri"].rstrip("/"), RECONCILE["Handler"]) == ("functions/reconcile", "app.handler")
-    assert (RECONCILE["Timeout"], RECONCILE["ReservedConcurrentExecutions"]) == (120, 1)
+    assert RECONCILE["Timeout"] == 120
+    # one at a time through the state table's lease (test_lease.py), not reserved concurrency
+    assert "ReservedConcurrentExecutions" not in RECONCILE
     events = list(RECONCILE["Events"].values())
     assert [e["Type"] for e in events] == ["Schedule"]
     assert events[0]["Properties"]["Schedule"] == {"Ref": "ReconcileSchedule"}

@@ -209,13 +209,26 @@ def test_log_retention_takes_only_values_cloudwatch_logs_accepts():
 def test_public_functions_reserve_concurrency_unless_it_is_zero(function, parameter):
     assert "ReservedConcurrentExecutions" not in properties(function, **{parameter: "0"})
     assert properties(function, **{parameter: "25"})["ReservedConcurrentExecutions"] == "25"
-    assert properties(function)["ReservedConcurrentExecutions"] == str(PARAMETERS[parameter]["Default"])
+
+
+NEW_ACCOUNT_CONCURRENCY_QUOTA = 10  # a new AWS account's concurrent executions
+UNRESERVED_MINIMUM = 10  # Lambda refuses a reservation that leaves fewer unreserved
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_defaults_deploy_on_a_new_account(function):
+    # Any reservation at all fails there: quota 10 - reserved < the unreserved minimum of 10.
+    assert "ReservedConcurrentExecutions" not in properties(function), f"{function} reserves by default"
+    reserved = sum(int(properties(f).get("ReservedConcurrentExecutions", 0)) for f in FUNCTIONS)
+    assert NEW_ACCOUNT_CONCURRENCY_QUOTA - reserved >= UNRESERVED_MINIMUM
 
 
 def test_defaults_absorb_x_replay_bursts():
     rate, burst = PARAMETERS["ApiThrottleRate"]["Default"], PARAMETERS["ApiThrottleBurst"]["Default"]
     assert rate > X_REPLAY_DELIVERIES_PER_S and burst >= rate
-    assert PARAMETERS["IntakeReservedConcurrency"]["Default"] >= X_REPLAY_DELIVERIES_PER_S * INTAKE_WARM_P99_S
+    # the reservation the Parameter's description recommends covers a replay at intake's p99
+    recommended = int(re.search(r"so (\d+) leaves headroom", PARAMETERS["IntakeReservedConcurrency"]["Description"])[1])
+    assert recommended >= X_REPLAY_DELIVERIES_PER_S * INTAKE_WARM_P99_S
 
 
 def test_the_custom_domain_exists_only_with_its_certificate():
