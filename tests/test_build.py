@@ -10,7 +10,6 @@ import marshal
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
