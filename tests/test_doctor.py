@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import ALICE, ROOT
+from test_command_schemas import validate
 from xrelay import doctor
 from xrelay.aws import client
 from xrelay.cli import main
@@ -73,6 +74,7 @@ def test_the_command_prints_each_check_with_its_next_step_and_exits_0(healthy, u
 def test_json_output_follows_the_report_model(healthy, url, capsys):
     assert main(["doctor", "--url", url, "--json"]) == 0
     out = capsys.readouterr().out  # the in-process functions' log lines come first
+    validate("doctor", out[out.index("{\n"):])
     report = doctor.DoctorReport.model_validate_json(out[out.index("{\n"):])
     assert report.ok and report.url == url and len(report.checks) == 8
 

@@ -533,6 +533,7 @@ def cmd_replay_status(args: argparse.Namespace) -> int:
 # pydantic model, imported only when asked for.
 COMMAND_SCHEMAS = {
     "dlq-redrive": "xrelay.ops:RedriveResult",
+    "doctor": "xrelay.doctor:DoctorReport",
     "replay-status": "xrelay.replay:LedgerStatus",
     "status": "xrelay.status:StatusReport",
     "teardown": "xrelay.teardown:TeardownResult",
