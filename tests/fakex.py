@@ -1000,6 +1000,11 @@ def _named_error(status: int, code: str, text: str) -> httpx.Response:
 #   with the same redirect_uri and the verifier whose S256 is the challenge; client auth as for
 #   refreshes. Tokens as register_oauth2_user issues them, with the scopes consented to.
 # * ``GET /2/users/me`` with a user's OAuth 2.0 token (users.read and tweet.read): data.id.
+# * OAuth 1.0a three-legged: ``POST /oauth/request_token`` (signed with the consumer secret alone,
+#   oauth_callback in the header), ``GET /oauth/authorize?oauth_token=`` (the same signed-in person
+#   and consent; back to the callback with oauth_token and oauth_verifier, or ``denied``),
+#   ``POST /oauth/access_token`` (signed with the request token's secret, the verifier once): a
+#   user token pair as register_oauth1_user issues it, form-encoded with user_id and screen_name.
 
 AUTHORIZE_PATH = "/i/oauth2/authorize"
 USERS_ME_PATH = "/2/users/me"
@@ -1023,7 +1028,7 @@ class AuthorizationCode:
 
 def _login_state(fake: FakeX) -> SimpleNamespace:
     if "_login" not in fake.__dict__:
-        fake.__dict__["_login"] = SimpleNamespace(codes={})
+        fake.__dict__["_login"] = SimpleNamespace(codes={}, request_tokens={})
     for name, default in (("signed_in_user", None), ("consent", True), ("redirect_uris", [])):
         fake.__dict__.setdefault(name, default)
     return fake.__dict__["_login"]
@@ -1103,6 +1108,85 @@ def _users_me(fake: FakeX, request: httpx.Request, logged: ReceivedRequest) -> h
     return _json(200, {"data": {"id": user.user_id, "name": f"User {user.user_id}", "username": f"u{user.user_id}"}})
 
 
+OAUTH1_REQUEST_TOKEN_PATH, OAUTH1_AUTHORIZE_PATH, OAUTH1_ACCESS_TOKEN_PATH = (
+    "/oauth/request_token", "/oauth/authorize", "/oauth/access_token")
+
+
+@dataclass
+class RequestToken:
+    secret: str
+    callback: str
+    verifier: str | None = None
+    user_id: str | None = None
+    used: bool = False
+
+
+def _oauth1_signed(fake: FakeX, request: httpx.Request, token_secret: str) -> dict[str, str] | None:
+    """The request's oauth_* parameters if its HMAC-SHA1 signature holds for ``token_secret``, else None."""
+    header = request.headers.get("authorization", "")
+    if not header.startswith("OAuth "):
+        return None
+    try:
+        params = {k: oauth1_utils.unescape(v) for k, v in oauth1_utils.parse_authorization_header(header)}
+    except ValueError:
+        return None
+    if params.get("oauth_consumer_key") != fake.consumer_key or params.get("oauth_signature_method") != "HMAC-SHA1":
+        return None
+    collected = oauth1_signature.collect_parameters(uri_query=request.url.query.decode(), headers={"Authorization": header},
+                                                    exclude_oauth_signature=True)
+    base_string = oauth1_signature.signature_base_string(
+        "POST", oauth1_signature.base_string_uri(str(request.url)), oauth1_signature.normalize_parameters(collected))
+    holder = SimpleNamespace(client_secret=fake.consumer_secret, resource_owner_secret=token_secret)
+    expected = oauth1_signature.sign_hmac_sha1_with_client(base_string, holder)
+    return params if oauth1_signature.safe_string_equals(expected, params.get("oauth_signature", "")) else None
+
+
+def _form(status: int, **fields: str) -> httpx.Response:
+    from urllib.parse import urlencode
+
+    return httpx.Response(status, text=urlencode(fields), headers={"content-type": "text/html; charset=utf-8"})
+
+
+def _oauth1_request_token(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    params = _oauth1_signed(fake, request, "")
+    if params is None or "oauth_token" in params or not params.get("oauth_callback"):
+        return _unauthorized()
+    token = secrets.token_urlsafe(20)
+    _login_state(fake).request_tokens[token] = RequestToken(secrets.token_urlsafe(30), params["oauth_callback"])
+    return _form(200, oauth_token=token, oauth_token_secret=_login_state(fake).request_tokens[token].secret,
+                 oauth_callback_confirmed="true")
+
+
+def _oauth1_authorize(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    token = request.url.params.get("oauth_token", "")
+    pending = _login_state(fake).request_tokens.get(token)
+    if pending is None or pending.verifier is not None:
+        return httpx.Response(400, text="<html>This page is no longer valid.</html>")
+    if fake.signed_in_user is None:
+        return httpx.Response(200, text="<html>Sign in to X</html>")
+    if not fake.consent:
+        return _redirect(pending.callback, denied=token)
+    pending.verifier, pending.user_id = secrets.token_urlsafe(20), fake.signed_in_user
+    return _redirect(pending.callback, oauth_token=token, oauth_verifier=pending.verifier)
+
+
+def _oauth1_access_token(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    header = request.headers.get("authorization", "")
+    try:
+        token = dict(oauth1_utils.parse_authorization_header(header)).get("oauth_token", "") if header else ""
+    except ValueError:
+        token = ""
+    pending = _login_state(fake).request_tokens.get(oauth1_utils.unescape(token) if token else "")
+    params = _oauth1_signed(fake, request, pending.secret) if pending else None
+    if (params is None or pending.used or pending.verifier is None
+            or not secrets.compare_digest(params.get("oauth_verifier", ""), pending.verifier)):
+        return _unauthorized()
+    pending.used = True
+    credentials = fake.register_oauth1_user(pending.user_id)
+    return _form(200, oauth_token=credentials.access_token, oauth_token_secret=credentials.access_token_secret,
+                 user_id=pending.user_id, screen_name=f"u{pending.user_id}")
+
+
 _handle_without_login = FakeX._handle
 
 
@@ -1114,6 +1198,11 @@ def _handle_with_login(fake: FakeX, request: httpx.Request, logged: ReceivedRequ
         return _users_me(fake, request, logged)
     if request.method == "POST" and path == TOKEN_PATH and b"grant_type=authorization_code" in request.content:
         return _code_grant(fake, request, logged)
+    oauth1 = {("POST", OAUTH1_REQUEST_TOKEN_PATH): _oauth1_request_token, ("GET", OAUTH1_AUTHORIZE_PATH): _oauth1_authorize,
+              ("POST", OAUTH1_ACCESS_TOKEN_PATH): _oauth1_access_token}.get((request.method, path))
+    if oauth1 is not None:
+        _login_state(fake)
+        return oauth1(fake, request)
     return _handle_without_login(fake, request, logged)
 
 

@@ -162,3 +162,51 @@ def _settings():
 def _authorize_url() -> str:
     import os
     return os.environ["X_OAUTH2_AUTHORIZE_URL"]
+
+
+def test_oauth1_three_legged_login_stores_a_token_pair_the_reconcile_signs_with(app_with_client, stack, capsys,
+                                                                                 monkeypatch):
+    base = str(httpx.URL(__import__("os").environ["X_API_BASE_URL"])).rstrip("/")
+    monkeypatch.setenv("X_OAUTH1_AUTHORIZE_URL", base + "/oauth/authorize")
+    app_with_client.signed_in_user = ALICE
+    visited: list[str] = []
+    monkeypatch.setattr("webbrowser.open", browser(visited))
+    assert main(["users", "login", ALICE, "--oauth1", "--port", "0", "--timeout", "10"]) == 0
+    (url,) = visited
+    assert url.startswith(base + "/oauth/authorize?oauth_token=")
+    out, err = capsys.readouterr()
+    assert f"user {ALICE} authorised (oauth1)" in out
+    stored = UserCredentialStore("xrelay").get(ALICE)
+    assert stored.credentials.kind == "oauth1" and stored.credentials.access_token.startswith(ALICE + "-")
+    assert stored.credentials.access_token_secret not in out + err
+
+    event = json.loads((ROOT / "events" / "ReconcileFunction.json").read_text())
+    result = stack.invoke("ReconcileFunction", event)  # subscribes Alice to AAA, signing with her pair
+    assert ALICE not in result["needs_authorization"]
+    (hook,) = app_with_client.webhooks
+    assert app_with_client.aaa_subscriptions[hook] == [ALICE]
+
+
+def test_oauth1_refusal_and_wrong_user_store_nothing(app_with_client, stack, monkeypatch):
+    base = str(httpx.URL(__import__("os").environ["X_API_BASE_URL"])).rstrip("/")
+    app_with_client.signed_in_user, app_with_client.consent = ALICE, False
+    kwargs = dict(port=0, timeout=10, authorize_url=base + "/oauth/authorize", open_browser=browser([]),
+                  say=lambda _: None)
+    with pytest.raises(oauth_login.LoginFailed, match="X did not authorise: denied"):
+        oauth_login.login_oauth1("xrelay", _settings(), desired(stack), ALICE, **kwargs)
+    app_with_client.consent = True
+    with pytest.raises(oauth_login.LoginFailed, match=f"as user {ALICE}, not {BOB}"):
+        oauth_login.login_oauth1("xrelay", _settings(), desired(stack), BOB, **kwargs)
+    assert UserCredentialStore("xrelay").get(ALICE) is None and UserCredentialStore("xrelay").get(BOB) is None
+
+
+def test_oauth1_requests_signed_with_another_consumer_secret_are_refused(app_with_client, stack):
+    from xrelay.local import app_secret_name
+
+    sm = client("secretsmanager")
+    secret = json.loads(sm.get_secret_value(SecretId=app_secret_name("xrelay"))["SecretString"])
+    sm.put_secret_value(SecretId=app_secret_name("xrelay"),
+                        SecretString=json.dumps({**secret, "consumer_secret": "not-the-apps"}))
+    with pytest.raises(oauth_login.LoginFailed, match="refused /oauth/request_token: HTTP 401"):
+        oauth_login.login_oauth1("xrelay", _settings(), desired(stack), ALICE, port=0, timeout=1,
+                                 open_browser=lambda url: pytest.fail("no browser"), say=lambda _: None)

@@ -15,6 +15,11 @@ The flow (X's "OAuth 2.0 Authorization Code Flow with PKCE"):
    ``client_secret`` for a confidential client, from the app secret), ``GET /2/users/me`` says who
    logged in, and the tokens are stored as ``xrelay users authorize`` stores them.
 
+``--oauth1`` runs X's OAuth 1.0a three-legged flow the same way (``POST /oauth/request_token``
+with the local callback, the user's consent at ``/oauth/authorize``, ``POST /oauth/access_token``
+with the verifier): no scopes there, the app's permissions in X's portal decide (AAA needs "Read and
+write and Direct Messages").
+
 Nothing is printed but the consent URL and the outcome: never a code, a verifier or a token.
 """
 
@@ -35,6 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 DEFAULT_AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
+DEFAULT_OAUTH1_AUTHORIZE_URL = "https://api.x.com/oauth/authorize"
 DEFAULT_PORT = 8765
 CALLBACK_PATH = "/callback"
 ALWAYS = ("users.read", "tweet.read", "offline.access")
@@ -181,6 +187,83 @@ def login(stack_name: str, settings: Any, desired: Any, user_id: str | None, *, 
     return LoginResult(who, sorted(granted), sorted(set(scopes) - set(granted)), name)
 
 
+def login_oauth1(stack_name: str, settings: Any, desired: Any, user_id: str | None, *, port: int = DEFAULT_PORT,
+                 authorize_url: str = DEFAULT_OAUTH1_AUTHORIZE_URL,
+                 open_browser: Callable[[str], Any] = webbrowser.open, timeout: float = 300.0,
+                 say: Callable[[str], None] = print, transport: Any = None) -> LoginResult:
+    """OAuth 1.0a three-legged: request token with the local callback, consent, access token with the verifier."""
+    import httpx
+
+    from .credentials import SecretUnavailable, load_app_credentials
+    from .operator_cli import store_tokens
+
+    try:
+        app = load_app_credentials(settings.app_secret_arn, 0)
+    except SecretUnavailable as exc:
+        raise LoginFailed(f"the app secret: {exc}") from None
+    callback = Callback()
+    try:
+        server = callback_server(port, callback)
+    except OSError as exc:
+        raise LoginFailed(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): choose another --port") from None
+    redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(base_url=settings.x_api_base_url, transport=transport, timeout=10.0) as http:
+            request = _oauth1_post(http, app, "/oauth/request_token", callback_uri=redirect_uri)
+            if request.get("oauth_callback_confirmed") != "true" or not request.get("oauth_token"):
+                raise LoginFailed("X did not confirm the callback (is it registered as a callback URI of the app?)")
+            url = authorize_url + "?" + urlencode({"oauth_token": request["oauth_token"]})
+            say(f"Open this URL and authorise the app as {'user ' + user_id if user_id else 'the user'} "
+                f"(OAuth 1.0a):\n\n  {url}\n\nwaiting for X to redirect to {redirect_uri} ...")
+            open_browser(url)
+            if not callback.received.wait(timeout):
+                raise LoginFailed(f"no answer from X within {timeout:.0f} s (is {redirect_uri} registered as a "
+                                  "callback URI of the app at X?)")
+            got = callback.params
+            if "denied" in got:
+                raise LoginFailed("X did not authorise: denied")
+            if not secrets.compare_digest(got.get("oauth_token", ""), request["oauth_token"]) \
+                    or not got.get("oauth_verifier"):
+                raise LoginFailed("the callback's oauth_token does not match this login: ignored")
+            access = _oauth1_post(http, app, "/oauth/access_token", resource_owner_key=request["oauth_token"],
+                                  resource_owner_secret=request.get("oauth_token_secret", ""),
+                                  verifier=got["oauth_verifier"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    who = access.get("user_id", "")
+    if not (access.get("oauth_token") and access.get("oauth_token_secret") and who.isdigit()):
+        raise LoginFailed("X's access token answer lacks oauth_token, oauth_token_secret or user_id")
+    if user_id is not None and who != user_id:
+        raise LoginFailed(f"logged in at X as user {who}, not {user_id}: nothing stored. Log in as {user_id} "
+                          "(or log out of X in that browser first)")
+    if user_id is None and who not in declared_users(desired):
+        raise LoginFailed(f"user {who} is not in the desired state: nothing stored")
+    name = store_tokens(stack_name, who, {"kind": "oauth1", "access_token": access["oauth_token"],
+                                          "access_token_secret": access["oauth_token_secret"]})
+    return LoginResult(who, [], [], name)
+
+
+def _oauth1_post(http: Any, app: Any, path: str, **oauth: str) -> dict[str, str]:
+    """A POST to one of X's OAuth 1.0a endpoints, signed with the app's consumer key and secret."""
+    from urllib.parse import parse_qsl
+
+    from oauthlib.oauth1 import Client as OAuth1Signer
+
+    url = str(http.base_url).rstrip("/") + path
+    _, headers, _ = OAuth1Signer(app.consumer_key, client_secret=app.consumer_secret, **oauth).sign(
+        url, http_method="POST")
+    try:
+        response = http.post(url, headers=headers)
+    except Exception as exc:
+        raise LoginFailed(f"X did not answer {path} ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        raise LoginFailed(f"X refused {path}: HTTP {response.status_code} (are the app secret's consumer_key and "
+                          "consumer_secret the app's?)")
+    return dict(parse_qsl(response.text))
+
+
 def _seconds_left(expires_at: Any) -> int:
     from datetime import UTC, datetime
 
@@ -198,9 +281,10 @@ def add_login_parser(usub: Any) -> None:
                    help=f"local callback port (default {DEFAULT_PORT}); register http://127.0.0.1:PORT/callback "
                         "as a callback URI of the app at X")
     u.add_argument("--no-browser", action="store_true", help="print the URL only; open it yourself")
+    u.add_argument("--oauth1", action="store_true", help="OAuth 1.0a three-legged flow instead (no scopes: the "
+                                                         "app's permissions at X decide)")
     u.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for X's redirect (default 300)")
-    u.add_argument("--authorize-url", default=os.environ.get("X_OAUTH2_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL),
-                   help=argparse.SUPPRESS)  # a test double of X's consent page
+    u.add_argument("--authorize-url", default=None, help=argparse.SUPPRESS)  # a test double of X's consent page
     u.set_defaults(func=cmd_users_login)
 
 
@@ -220,15 +304,17 @@ def cmd_users_login(args: argparse.Namespace, open_browser: Callable[[str], Any]
               "from it)", file=sys.stderr)
         return 2
     browser = open_browser or ((lambda url: None) if args.no_browser else webbrowser.open)
+    flow, variable, default = ((login_oauth1, "X_OAUTH1_AUTHORIZE_URL", DEFAULT_OAUTH1_AUTHORIZE_URL) if args.oauth1
+                               else (login, "X_OAUTH2_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL))
     try:
-        result = login(args.stack_name, settings, desired, args.user_id, port=args.port,
-                       authorize_url=args.authorize_url, open_browser=browser, timeout=args.timeout,
-                       say=lambda text: print(text, file=sys.stderr))
+        result = flow(args.stack_name, settings, desired, args.user_id, port=args.port,
+                      authorize_url=args.authorize_url or os.environ.get(variable) or default, open_browser=browser,
+                      timeout=args.timeout, say=lambda text: print(text, file=sys.stderr))
     except LoginFailed as exc:
         print(f"xrelay: {exc}", file=sys.stderr)
         return 1
-    print(f"user {result.user_id} authorised (oauth2, scopes: {' '.join(result.scopes)}); stored in Secrets "
-          f"Manager as {result.secret_name}")
+    kind = "oauth1" if args.oauth1 else f"oauth2, scopes: {' '.join(result.scopes)}"
+    print(f"user {result.user_id} authorised ({kind}); stored in Secrets Manager as {result.secret_name}")
     if result.missing:
         print(f"xrelay: warning: X did not grant {' '.join(result.missing)}: subscriptions needing them will "
               "fail", file=sys.stderr)
