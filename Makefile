@@ -11,7 +11,7 @@ AWS_PORT ?= 5000
 SAM_CLI_VERSION ?= 1.170.0
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: install run test unit lint bench build clean
+.PHONY: install run test unit lint bench build clean lambda-python
 
 install: $(BIN)/xrelay
 $(BIN)/xrelay: pyproject.toml
@@ -44,13 +44,23 @@ bench: install
 	$(BIN)/python bench/run.py
 
 # Deployable artifacts in .aws-sam/build, no Docker. Both layers ship unchecked-hash .pyc compiled
-# by python3.11 (layers/xrelay/Makefile); the check fails the build if any module lacks one.
+# by python3.13 (layers/xrelay/Makefile); the check fails the build if any module lacks one.
 LAYERS := XrelayLayer TracingLayer
+# Lambda's interpreter (template.yaml: Runtime python3.13), which sam build and the layers' Makefiles
+# run: a python3.13 on PATH that works, else pyenv's newest 3.13 (a pyenv shim of a version that is
+# not selected does not run). Override with LAMBDA_PYTHON_BIN=<directory holding python3.13>.
+LAMBDA_PYTHON_BIN ?= $(or $(shell python3.13 -c 'import os, sys; print(os.path.dirname(sys.executable))' 2>/dev/null),\
+	$(lastword $(sort $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.13*/bin))))
+build: export PATH := $(LAMBDA_PYTHON_BIN):$(PATH)
 build: $(TOOLS)/bin/sam
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam build --template-file template.yaml
 	for layer in $(LAYERS); do \
 		$(MAKE) --no-print-directory -C layers/xrelay check-pyc DIR="$(CURDIR)/.aws-sam/build/$$layer/python" || exit 1; \
 	done
+
+lambda-python:
+	@test -x "$(LAMBDA_PYTHON_BIN)/python3.13" || { echo "no python3.13 found: install it (pyenv install 3.13) or set LAMBDA_PYTHON_BIN" >&2; exit 1; }
+	@echo "$(LAMBDA_PYTHON_BIN)"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache

@@ -93,16 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/replay-status.schema.json)")
     r.set_defaults(func=cmd_replay_status)
 
-    p = sub.add_parser("users", help="users' authorisations of the app (kept in Secrets Manager)")
-    usub = p.add_subparsers(dest="users_command", required=True)
-    u = usub.add_parser("authorize", help="store a user's OAuth 1.0a token pair or OAuth 2.0 tokens")
-    u.add_argument("user_id")
-    u.add_argument("--access-token", help="OAuth 1.0a access token")
-    u.add_argument("--access-token-secret", help="OAuth 1.0a access token secret")
-    u.add_argument("--oauth2-token", help="OAuth 2.0 user access token")
-    u.add_argument("--refresh-token", help="OAuth 2.0 refresh token (offline.access), used before expiry")
-    u.add_argument("--expires-in", type=int, default=7200, help="seconds the OAuth 2.0 token is valid (X: 7200)")
-    u.set_defaults(func=cmd_users_authorize)
+    from .operator_cli import add_parsers as add_operator_parsers
+    add_operator_parsers(sub)  # users authorize/login, outputs, doctor
 
     p = sub.add_parser("teardown", help="unregister this stack's webhook and subscriptions at X, before `sam delete`")
     # SUPPRESS: absent here, `xrelay --stack-name X teardown` keeps its value (a subparser default would replace it).
@@ -550,41 +542,12 @@ def cmd_replay_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_authorize(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime, timedelta
-
-    from .users import StoredUser, UserCredentialStore, secret_prefix
-    from .xapi import UserCredentials
-
-    oauth1 = args.access_token or args.access_token_secret
-    if bool(oauth1) == bool(args.oauth2_token):
-        print("xrelay: give either --access-token and --access-token-secret (OAuth 1.0a) "
-              "or --oauth2-token [--refresh-token] (OAuth 2.0)", file=sys.stderr)
-        return 2
-    now = datetime.now(UTC)
-    try:
-        if oauth1:
-            creds = UserCredentials.oauth1(args.access_token or "", args.access_token_secret or "")
-            user = StoredUser(args.user_id, creds)
-        else:
-            user = StoredUser(args.user_id, UserCredentials.oauth2(args.oauth2_token), args.refresh_token,
-                              now + timedelta(seconds=args.expires_in))
-        _, state = _stores(args.stack_name)
-        UserCredentialStore(args.stack_name).put(user)
-    except ValueError as exc:  # never echoes a token: the messages name fields, not values
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 2
-    state.mark_authorized(args.user_id, now)
-    print(f"user {args.user_id} authorised ({user.credentials.kind}); stored in Secrets Manager as "
-          f"{secret_prefix(args.stack_name)}{args.user_id}")
-    return 0
-
-
 # The JSON Schemas of what xrelay prints with --json, by name (docs/schemas/<name>.schema.json);
 # "event-record" is the consumers' record (docs/event-record.schema.json). module:attribute of a
 # pydantic model, imported only when asked for.
 COMMAND_SCHEMAS = {
     "dlq-redrive": "xrelay.ops:RedriveResult",
+    "doctor": "xrelay.doctor:DoctorReport",
     "replay-status": "xrelay.replay:LedgerStatus",
     "status": "xrelay.status:StatusReport",
     "teardown": "xrelay.teardown:TeardownResult",
