@@ -2,7 +2,9 @@
 
 Every command that touches AWS uses the standard credential chain and ``AWS_ENDPOINT_URL``, so
 the same command works against ``xrelay local`` and a deployed stack; resources are found from
-the stack (``--stack-name``, default from samconfig.toml), never typed in.
+the stack (``--stack-name``, default from samconfig.toml), never typed in. Each one says on
+stderr which target it talks to (:mod:`xrelay.target`); expected failures are one line and an
+exit code (:mod:`xrelay.cli_errors`), never a traceback.
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from .cli_errors import CliError, explain
 from .stack import default_stack_name, project_root
+from .target import LOCAL_AWS
 
-LOCAL_AWS = "http://127.0.0.1:5000"
+DESCRIPTION = "xrelay: run the stack locally, send and invoke, inspect and repair events, operate a deployed stack."
+EPILOG = ("Exit codes: 0 done; 1 done, and the result is a failure; 2 wrong command line or input file; "
+          "3 target unreachable or not found (no stack running, unknown stack, credentials refused); "
+          "130 interrupted.")
+# This command's choices, for _aws_env (set by main).
+_session: dict[str, Any] = {"local": False, "stack": "xrelay", "announced": False}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="xrelay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="xrelay", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--stack-name", default=None, help="CloudFormation stack (default: samconfig.toml's)")
+    parser.add_argument("--local", action="store_true",
+                        help=f"talk to the local emulator ({LOCAL_AWS}, or AWS_ENDPOINT_URL's loopback endpoint) "
+                             "even when AWS credentials are configured")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("local", help="run the whole stack locally (moto in server mode, no Docker)")
@@ -124,11 +135,33 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     args.stack_name = args.stack_name or default_stack_name()
+    _session.update(local=args.local, stack=args.stack_name, announced=False)
     try:
         return args.func(args) or 0
-    except LookupError as exc:
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
+    except (Exception, KeyboardInterrupt) as exc:
+        failure = explain(exc, args.stack_name)
+        if failure is None:  # not an expected failure: a bug, keep its traceback
+            raise
+        _print_error(failure.message)
+        return failure.code
+
+
+def _print_error(message: str) -> None:
+    try:
+        print(f"xrelay: {message}", file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        pass
+
+
+def _quiet_stdout() -> None:
+    """Send what is left of stdout nowhere, so the interpreter's final flush does not raise again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 # ---------------------------------------------------------------------------- local / send / invoke
@@ -204,27 +237,49 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def _aws_env() -> None:
-    """Default to the local stack when no endpoint and no credentials are configured."""
+    """Choose the target (xrelay.target), point boto3 at it, and say which one it is, once, on stderr."""
     from .local import use_local_aws
+    from .target import choose
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint is None and "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
-        use_local_aws(LOCAL_AWS)
-    elif endpoint and urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1"):
-        use_local_aws(endpoint)  # moto accepts any credentials: don't make people invent some
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    target = choose(force_local=_session["local"])
+    if target.local:
+        use_local_aws(target.endpoint)  # moto accepts any credentials: don't make people invent some
+    if _session["announced"]:
+        return
+    _session["announced"] = True
+    account = region = None
+    if not target.local:  # which account: the one question that matters before changing anything
+        from .aws import client
+
+        sts = client("sts")
+        account, region = sts.get_caller_identity()["Account"], sts.meta.region_name
+    print(f"xrelay: {target.describe(_session['stack'], account, region)}", file=sys.stderr, flush=True)
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
+    from . import template as tpl
     from .local import LocalStack
+    from .samples import load_event
 
-    _aws_env()
     root = project_root()
+    stack = LocalStack(root, args.stack_name)
+    functions = sorted(tpl.functions(stack.template))
+    if args.function not in functions:  # before anything else: the names are the help
+        raise CliError(f"template.yaml has no function {args.function!r}; it has {', '.join(functions)}")
     path = args.event or root / "events" / f"{args.function}.json"
-    event = json.loads(Path(path).read_text())
-    result = LocalStack(root, args.stack_name).invoke(args.function, event)
+    if not Path(path).is_file():
+        raise CliError(f"no event file {path}: give one with --event FILE (samples are in events/)")
+    try:
+        event = load_event(path)  # samples' {{now-20m}} placeholders are filled with today's times
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not JSON: {exc}") from None
+    _aws_env()
+    result = stack.invoke(args.function, event)
     print(json.dumps(result, indent=2, default=str))
-    return 0
+    # Scheduled functions answer {"ok": false, ...}; HTTP ones a status code; streams batchItemFailures.
+    failed = isinstance(result, dict) and (result.get("ok") is False or result.get("statusCode", 200) >= 500
+                                           or bool(result.get("batchItemFailures")))
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------- events
