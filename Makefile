@@ -50,7 +50,7 @@ $(TOOLS)/bin/sam: | python
 	@touch $@
 
 run: install
-	$(BIN)/xrelay local --port $(PORT) --aws-port $(AWS_PORT)
+	$(BIN)/xrelay local --port $(PORT) --aws-port $(AWS_PORT)$(if $(FRESH), --fresh)$(if $(LOGS), --logs)
 
 # The whole suite: style, the template (cfn-lint + sam validate --lint), then pytest.
 test: lint unit

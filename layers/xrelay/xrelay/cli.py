@@ -41,9 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("local", help="run the whole stack locally (moto in server mode, no Docker)")
     p.add_argument("--port", type=int, default=3000, help="HTTP port of the webhook API (default 3000)")
     p.add_argument("--aws-port", type=int, default=5000, help="port of the emulated AWS (default 5000)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address both servers listen on (default 127.0.0.1)")
     p.add_argument("--no-schedules", action="store_true",
                    help="do not run the scheduled functions (reconcile, replay) on their rate")
+    p.add_argument("--fresh", action="store_true",
+                   help="start empty: ignore and delete the data saved by the last run (make run FRESH=1)")
+    p.add_argument("--logs", action="store_true",
+                   help="print the functions' own JSON logs and metrics too (always written to the log file)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where the local data is saved on shutdown and the function logs go (default .xrelay-local)")
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("send", help="sign a delivery file the way X does and POST it")
@@ -167,26 +173,119 @@ def _quiet_stdout() -> None:
 # ---------------------------------------------------------------------------- local / send / invoke
 
 
+def _free_port_after(host: str, port: int, avoid: set[int]) -> int:
+    from .local import port_taken
+
+    candidate = port + 1
+    while candidate in avoid or port_taken(host, candidate):
+        candidate += 1
+    return candidate
+
+
+def _check_ports(args: argparse.Namespace) -> None:
+    """Both ports free, or one line naming the taken one and ports that are free (before anything starts)."""
+    from .local import port_taken
+
+    if args.port == args.aws_port:
+        raise CliError(f"--port and --aws-port are both {args.port}: the webhook API and the emulated AWS need two")
+    for option, port, what in (("--port", args.port, "the webhook API"),
+                               ("--aws-port", args.aws_port, "the emulated AWS")):
+        why = port_taken(args.host, port)
+        if why:
+            avoid = {args.port, args.aws_port}
+            web = args.port if option != "--port" else _free_port_after(args.host, args.port, avoid)
+            aws = args.aws_port if option != "--aws-port" else _free_port_after(args.host, args.aws_port, avoid)
+            raise CliError(f"port {port} ({what}, {option}) on {args.host} is taken: {why}. Choose free ones: "
+                           f"make run PORT={web} AWS_PORT={aws}  (or xrelay local --port {web} --aws-port {aws})")
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     import logging
 
     from moto.server import ThreadedMotoServer
 
-    from .local import LocalStack, app_secret_name, app_secret_summary, use_local_aws
+    from . import local_state
+    from .console import Console
+    from .local import LocalStack, use_local_aws, wait_listening
 
+    _check_ports(args)
+    root = project_root()
+    state_dir = args.state_dir or root / ".xrelay-local"
+    saved = local_state.snapshot_path(state_dir, args.stack_name)
+    log_file = state_dir / f"{args.stack_name}.log"
+    console = Console(log_file, echo=args.logs)
+    console.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     endpoint = f"http://{args.host}:{args.aws_port}"
+    url = f"http://{args.host}:{args.port}/webhook"
     server = ThreadedMotoServer(ip_address=args.host, port=args.aws_port, verbose=False)
     server.start()
-    use_local_aws(endpoint)
-    stack = LocalStack(project_root(), args.stack_name)
-    stack.provision()
     stop = threading.Event()
-    schedules = [] if args.no_schedules else stack.schedulers(stop)
-    for thread in [*stack.stream_pollers(stop), *schedules]:
-        thread.start()
-    http = stack.http_server(args.host, args.port)
-    url = f"http://{args.host}:{args.port}/webhook"
+    threads: list[threading.Thread] = []
+    stack: LocalStack | None = None
+    try:
+        if not wait_listening(args.host, args.aws_port, timeout=15):
+            raise CliError(f"the emulated AWS did not start on {endpoint} within 15 s: choose another port "
+                           f"(make run AWS_PORT={_free_port_after(args.host, args.aws_port, {args.port})})", 3)
+        use_local_aws(endpoint)
+        stack = LocalStack(root, args.stack_name)
+        stack.console = console
+        stack.provision(webhook_url=url)
+        if args.fresh:
+            saved.unlink(missing_ok=True)
+            data_text = "fresh (--fresh): nothing restored"
+        else:
+            try:
+                snapshot = local_state.load(saved)
+            except (OSError, ValueError) as exc:
+                raise CliError(f"cannot read the saved local data {saved}: {exc}; "
+                               "start empty with make run FRESH=1 (xrelay local --fresh)") from None
+            if snapshot is not None:
+                local_state.restore(stack.stack, stack.template, snapshot)
+            data_text = f"restored from {saved}: {snapshot.summary()}" if snapshot else "nothing saved yet"
+        try:
+            http = stack.http_server(args.host, args.port)
+        except OSError as exc:  # taken since the check
+            raise CliError(f"port {args.port} (the webhook API) on {args.host}: {exc.strerror}; choose another: "
+                           f"make run PORT={_free_port_after(args.host, args.port, {args.aws_port})}") from None
+        schedules = [] if args.no_schedules else stack.schedulers(stop)
+        threads = [*stack.stream_pollers(stop), *schedules]
+        for thread in threads:
+            thread.start()
+        _print_banner(args, stack, url, endpoint, data_text, saved, log_file)
+
+        def shutdown(*_: Any) -> None:
+            stop.set()
+            threading.Thread(target=http.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        http.serve_forever(poll_interval=0.2)
+        _save_local_data(stack, stop, threads, saved)
+    finally:
+        stop.set()
+        server.stop()
+    return 0
+
+
+def _save_local_data(stack: Any, stop: threading.Event, threads: list[threading.Thread], saved: Path) -> None:
+    from . import local_state
+    from .local import app_secret_name
+
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)  # an invocation under way finishes before the snapshot
+    snapshot = local_state.take(stack.stack, stack.template,
+                                keep_secret=lambda name: name != app_secret_name(stack.stack.name))
+    local_state.save(saved, snapshot)
+    print(f"local data saved to {saved} ({snapshot.summary()}); make run restores it, make run FRESH=1 "
+          "starts empty", flush=True)
+
+
+def _print_banner(args: argparse.Namespace, stack: Any, url: str, endpoint: str, data_text: str, saved: Path,
+                  log_file: Path) -> None:
+    from .local import app_secret_name, app_secret_summary
+
     secret_lines = "\n".join(f"    {line}" for line in app_secret_summary())
     x_api = os.environ.get("X_API_BASE_URL")
     x_api = (f"{x_api} (from X_API_BASE_URL)" if x_api else
@@ -194,6 +293,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     schedule_text = "off (--no-schedules)" if args.no_schedules else "; ".join(
         f"{function} {expression}" + ("" if every else " (cron: not run locally)")
         for function, expression, every in stack.scheduled())
+    logs = "on the console too (--logs)" if args.logs else "not on the console (--logs, or make run LOGS=1)"
     print(f"""xrelay local stack {args.stack_name!r} is up.
   webhook URL       {url}   (GET ?crc_token=... for the CRC, POST for deliveries)
   emulated AWS      {endpoint}   (moto; export AWS_ENDPOINT_URL={endpoint} for other commands)
@@ -201,24 +301,14 @@ def cmd_local(args: argparse.Namespace) -> int:
   X app secret      {app_secret_name(args.stack_name)!r} (`xrelay send` signs with its consumer_secret)
 {secret_lines}
   schedules         {schedule_text}
+  local data        {data_text}; saved to {saved} on Ctrl-C
+  function logs     {log_file}, {logs}
 Try it:
   curl '{url}?crc_token=test-token'
   .venv/bin/xrelay send events/deliveries/xaa_post_create.json --url {url}
   AWS_ENDPOINT_URL={endpoint} .venv/bin/xrelay events list --user 1111111111111111111
-Ctrl-C stops it.""", flush=True)
-
-    def shutdown(*_: Any) -> None:
-        stop.set()
-        threading.Thread(target=http.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    try:
-        http.serve_forever(poll_interval=0.2)
-    finally:
-        stop.set()
-        server.stop()
-    return 0
+  AWS_ENDPOINT_URL={endpoint} .venv/bin/xrelay env      (what a consumer needs: queue URL, credentials)
+Ctrl-C stops it (and saves the local data).""", flush=True)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
