@@ -59,7 +59,7 @@ unit: install
 	$(BIN)/pytest
 
 lint: install $(TOOLS)/bin/sam
-	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/ruff check layers functions tests bench examples
 	$(TOOLS)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint -t template.yaml
 

@@ -229,3 +229,38 @@ def test_the_local_stack_has_the_templates_outputs(stack):
     values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
     assert values["EventsTableName"] == stack.stack.physical("EventsTable")
     assert values["EventsQueueArn"].startswith("arn:aws:sqs:us-east-1:")
+
+
+# --- what a consumer needs ------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_the_documented_consumer_runs_against_the_local_stack_with_what_xrelay_env_prints(tmp_path):
+    from test_command_schemas import validate
+
+    with running(tmp_path) as (url, aws, console):
+        assert post(url).json()["new"] == 1
+        printed = cli(aws, "env", "--json")
+        assert printed.returncode == 0, printed.stderr
+        env = validate("env", printed.stdout)
+        variables = env["variables"]
+        assert env["target"] == "local" and variables["AWS_ENDPOINT_URL"] == aws
+        assert variables["XRELAY_EVENTS_QUEUE_URL"].startswith(aws)  # the emulator's URL, usable as it is
+        assert variables["XRELAY_WEBHOOK_URL"] == url
+        exports = cli(aws, "env").stdout
+        assert f"export AWS_ENDPOINT_URL={aws}" in exports and "export XRELAY_EVENTS_TABLE=" in exports
+
+        # Only what `xrelay env` gives: no AWS variables inherited from this process.
+        consumer_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | variables
+        consumer_env["AWS_SHARED_CREDENTIALS_FILE"] = consumer_env["AWS_CONFIG_FILE"] = "/nonexistent"
+        result = subprocess.run([sys.executable, str(ROOT / "examples" / "consumer.py"), "--once"], cwd=tmp_path,
+                                env=consumer_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"post.create {POST_KEY}"]
+
+
+def test_event_record_doc_points_to_the_consumer_example_and_redrive():
+    doc = (ROOT / "docs" / "event-record.md").read_text()
+    assert "examples/consumer.py" in doc and 'eval "$(.venv/bin/xrelay env)"' in doc
+    assert "xrelay dlq redrive" in doc
+    assert '"const": 1' not in doc

@@ -27,7 +27,8 @@ EPILOG = ("Exit codes: 0 done; 1 done, and the result is a failure; 2 wrong comm
           "3 target unreachable or not found (no stack running, unknown stack, credentials refused); "
           "130 interrupted.")
 # This command's choices, for _aws_env (set by main).
-_session: dict[str, Any] = {"local": False, "stack": "xrelay", "announced": False}
+_session: dict[str, Any] = {"local": False, "stack": "xrelay", "announced": False, "target": None,
+                           "account": None, "region": None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--acknowledge-lost", action="store_true",
                    help="record the outage minutes lost so far as known, so they stop failing the status")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("env", help="what a consumer needs to read the stack's events (eval \"$(xrelay env)\")",
+                       description="Shell exports (default) or JSON: the AWS endpoint and throwaway credentials of "
+                                   "the local emulator (none for a deployed stack: use your own), the region, the "
+                                   "events queue URL, the DLQ URL and the table names, from the stack's Outputs.")
+    p.add_argument("--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default: samconfig.toml's)")
+    p.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/env.schema.json)")
+    p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record (or of a command's --json)")
     p.add_argument("name", nargs="?", default="event-record", choices=["event-record", *COMMAND_SCHEMAS],
@@ -337,12 +346,13 @@ def _aws_env() -> None:
     if _session["announced"]:
         return
     _session["announced"] = True
-    account = region = None
+    account, region = None, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not target.local:  # which account: the one question that matters before changing anything
         from .aws import client
 
         sts = client("sts")
         account, region = sts.get_caller_identity()["Account"], sts.meta.region_name
+    _session.update(target=target, account=account, region=region)
     print(f"xrelay: {target.describe(_session['stack'], account, region)}", file=sys.stderr, flush=True)
 
 
@@ -716,10 +726,21 @@ def cmd_users_authorize(args: argparse.Namespace) -> int:
 # pydantic model, imported only when asked for.
 COMMAND_SCHEMAS = {
     "dlq-redrive": "xrelay.ops:RedriveResult",
+    "env": "xrelay.consumer_env:ConsumerEnv",
     "replay-status": "xrelay.replay:LedgerStatus",
     "status": "xrelay.status:StatusReport",
     "teardown": "xrelay.teardown:TeardownResult",
 }
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from .consumer_env import gather
+    from .stack import Stack
+
+    _aws_env()
+    env = gather(Stack(args.stack_name), _session["target"], _session["account"], _session["region"] or "us-east-1")
+    print(env.model_dump_json(indent=2) if args.json else env.shell())
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
