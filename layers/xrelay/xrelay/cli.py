@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(func=cmd_events_quarantine)
     e = esub.add_parser("reprocess", help="run quarantined deliveries through intake again (after a fix)")
     e.set_defaults(func=cmd_events_reprocess)
+    e = esub.add_parser("discard", help="give up on a quarantined delivery (kept on record as discarded: who, why)")
+    e.add_argument("delivery", help="its id, or a prefix of it as `events quarantine` shows")
+    e.add_argument("--reason", required=True, help="why it is given up (kept with it, shown by `quarantine --all`)")
+    e.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    e.set_defaults(func=cmd_events_discard)
 
     e = esub.add_parser("republish", help="put stored events back on the queue (after the publisher gave up)")
     group = e.add_mutually_exclusive_group(required=True)
@@ -419,9 +424,30 @@ def cmd_events_list(args: argparse.Namespace) -> int:
 
 def cmd_events_quarantine(args: argparse.Namespace) -> int:
     _, state = _stores(args.stack_name)
-    rows = [(q["received_at"], q["status"], q["delivery_id"][:16], q["reason"][:80])
-            for q in state.quarantined(include_done=args.all)]
+    rows = []
+    for q in state.quarantined(include_done=args.all):
+        reason = q["reason"]
+        if q["status"] == "discarded":
+            reason = f"discarded by {q.get('discarded_by')} at {q.get('discarded_at')}: {q.get('discard_reason')}"
+        rows.append((q["received_at"], q["status"], q["delivery_id"][:16], reason))
     _table(("received", "status", "delivery", "reason"), rows)
+    return 0
+
+
+def cmd_events_discard(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    _, state = _stores(args.stack_name)
+    pending = [q["delivery_id"] for q in state.quarantined() if q["delivery_id"].startswith(args.delivery)]
+    if len(pending) != 1:
+        what = "no pending quarantined delivery" if not pending else f"{len(pending)} pending deliveries"
+        raise CliError(f"{what} starts with {args.delivery!r}: `xrelay events quarantine` lists them"
+                       + (" (give more of the id)" if pending else ""))
+    by = args.by or getpass.getuser()
+    if not state.discard_quarantined(pending[0], by, args.reason, datetime.now(UTC)):
+        raise CliError(f"delivery {pending[0][:16]} is no longer pending (reprocessed or discarded meanwhile)", 1)
+    print(f"discarded {pending[0][:16]} (by {by}: {args.reason}); kept on record: `xrelay events quarantine --all`")
     return 0
 
 
