@@ -54,24 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("send", help="sign a delivery file the way X does and POST it")
-    p.add_argument("file", type=Path)
-    p.add_argument("--url", default="http://127.0.0.1:3000/webhook")
+    p.add_argument("file", type=Path, help="a delivery's JSON body, e.g. events/deliveries/xaa_post_create.json")
+    p.add_argument("--url", default="http://127.0.0.1:3000/webhook",
+                   help="the webhook to POST to (default: the local stack's, http://127.0.0.1:3000/webhook)")
     p.add_argument("--unsigned", action="store_true", help="send without a signature (to see the refusal)")
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("invoke", help="run one function of template.yaml against the stack's resources")
     p.add_argument("function", help="logical id, e.g. IntakeFunction")
-    p.add_argument("--event", type=Path, help="trigger event JSON (default: events/<function>.json)")
+    p.add_argument("--event", type=Path,
+                   help="trigger event JSON (default: events/<function>.json; {{now-20m}} placeholders are filled)")
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser("events", help="inspect and repair the event store")
     esub = p.add_subparsers(dest="events_command", required=True)
     e = esub.add_parser("get", help="print one stored event record")
-    e.add_argument("key")
+    e.add_argument("key", help="the event key (events list and events tail show them)")
     e.set_defaults(func=cmd_events_get)
     e = esub.add_parser("list", help="a subscribed user's events, oldest first")
-    e.add_argument("--user", required=True)
-    e.add_argument("--limit", type=int, default=50)
+    e.add_argument("--user", required=True, help="the subscribed user's id")
+    e.add_argument("--limit", type=int, default=50, help="at most this many events (default 50)")
     e.set_defaults(func=cmd_events_list)
     e = esub.add_parser("quarantine", help="list deliveries kept raw because they did not normalise")
     e.add_argument("--all", action="store_true", help="include reprocessed ones")
@@ -88,15 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     group = e.add_mutually_exclusive_group(required=True)
     group.add_argument("--from-failures", action="store_true",
                        help="the windows of the batches in the publisher's failure queue (deleted once republished)")
-    group.add_argument("--since", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    e.add_argument("--until", type=_utc, help="ISO 8601 UTC (default: now)")
+    group.add_argument("--since", type=_when,
+                       help="ISO 8601 UTC or a duration back from now, e.g. 2026-11-25T08:00:00Z, 10m, 2h")
+    e.add_argument("--until", type=_when, help="ISO 8601 UTC or a duration back from now (default: now)")
     e.set_defaults(func=cmd_events_republish)
     _add_ops_parsers(sub, esub)  # events tail, dlq redrive
 
     p = sub.add_parser("subscriptions", help="the desired state of X's side (webhook, AAA and XAA subscriptions)")
     ssub = p.add_subparsers(dest="subscriptions_command", required=True)
     s = ssub.add_parser("apply", help="validate a desired-state YAML file and store it for the reconcile")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", type=Path, help="the desired-state YAML (README: Subscriptions)")
     s.set_defaults(func=cmd_subscriptions_apply)
     s = ssub.add_parser("status", help="desired vs. X's actual state, and what the next reconcile will do")
     s.set_defaults(func=cmd_subscriptions_status)
@@ -104,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("replay", help="the outage ledger: declare an outage for the replay, or see what was recovered",
                        description="With --from/--to: record an outage the ReplayFunction will replay with X's "
                                    "replay API (e.g. after a planned maintenance). `replay status`: the ledger.")
-    p.add_argument("--from", dest="start", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    p.add_argument("--to", dest="end", type=_utc, help="ISO 8601 UTC, after --from")
+    p.add_argument("--from", dest="start", type=_when,
+                   help="ISO 8601 UTC or a duration back from now, e.g. 2026-11-25T08:00:00Z, 2h")
+    p.add_argument("--to", dest="end", type=_when, help="ISO 8601 UTC or a duration back from now, after --from, "
+                                                       "not in the future")
     p.add_argument("--reason", default="", help="kept with the interval, shown by `replay status`")
     p.set_defaults(func=cmd_replay_declare)
     rsub = p.add_subparsers(dest="replay_command")
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("users", help="users' authorisations of the app (kept in Secrets Manager)")
     usub = p.add_subparsers(dest="users_command", required=True)
     u = usub.add_parser("authorize", help="store a user's OAuth 1.0a token pair or OAuth 2.0 tokens")
-    u.add_argument("user_id")
+    u.add_argument("user_id", help="the X user's numeric id")
     u.add_argument("--access-token", help="OAuth 1.0a access token")
     u.add_argument("--access-token-secret", help="OAuth 1.0a access token secret")
     u.add_argument("--oauth2-token", help="OAuth 2.0 user access token")
@@ -416,7 +421,9 @@ def cmd_events_get(args: argparse.Namespace) -> int:
 
 def cmd_events_list(args: argparse.Namespace) -> int:
     events, _ = _stores(args.stack_name)
-    rows = [(str(r.occurred_at or r.received_at), r.source.value, r.event_type, r.event_key)
+    from .store import iso
+
+    rows = [(iso(r.occurred_at or r.received_at), r.source.value, r.event_type, r.event_key)
             for r in events.by_user(args.user, limit=args.limit)]
     _table(("when", "source", "type", "key"), rows)
     return 0
@@ -481,13 +488,14 @@ def cmd_events_reprocess(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _utc(text: str):
-    from .normalize import parse_time
+def _when(text: str):
+    """ISO 8601 (UTC unless it says) or a duration back from now, as `events tail --since` takes."""
+    from .ops import parse_since
 
-    when = parse_time(text)
-    if when is None:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}")
-    return when
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_events_republish(args: argparse.Namespace) -> int:
@@ -616,7 +624,8 @@ def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
     _, state = _stores(args.stack_name)
     state.put_desired(desired.to_json(), str(args.file), datetime.now(UTC))
     print(f"desired state stored for stack {args.stack_name!r}: webhook {desired.webhook.url}, "
-          f"{len(desired.account_activity)} AAA users, {len(desired.activity)} XAA subscriptions, "
+          f"{_count(len(desired.account_activity), 'AAA user')}, "
+          f"{_count(len(desired.activity), 'XAA subscription')}, "
           f"prune {'on' if desired.prune else 'off (report only)'}")
     return 0
 
@@ -670,11 +679,17 @@ def cmd_subscriptions_status(args: argparse.Namespace) -> int:
 
 
 def cmd_replay_declare(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
     from .outages import Ledger
 
     if args.start is None or args.end is None:
         print("xrelay: replay needs --from and --to (or `xrelay replay status`)", file=sys.stderr)
         return 2
+    now = datetime.now(UTC)
+    if args.end > now + timedelta(minutes=1):  # X replays what it attempted: nothing yet after now
+        raise CliError(f"--to {args.end:%Y-%m-%dT%H:%M:%SZ} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ}): "
+                       "declare an outage once it is over, or up to now")
     settings = _stack_settings(args.stack_name)
     try:
         new = Ledger(settings.state_table).declare(args.start, args.end, reason=args.reason)
@@ -705,7 +720,7 @@ def cmd_replay_status(args: argparse.Namespace) -> int:
         print("no outage recorded")
     else:
         _table(("SOURCE", "REF", "FROM", "TO", "STATUS", "MIN", "RECOVERED", "PENDING", "LOST", "JOBS"),
-               [(i.source, i.ref[:40], i.from_, i.to or "(open)", i.status, i.minutes, i.recovered_minutes,
+               [(i.source, _cut(i.ref, 40), i.from_, i.to or "(open)", i.status, i.minutes, i.recovered_minutes,
                  i.pending_minutes, i.lost_minutes, ",".join(i.job_ids) or "-") for i in status.intervals])
     if status.jobs:
         print()
@@ -784,13 +799,25 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_CELL_MAX = 100  # a longer cell is cut, and says so with an ellipsis
+
+
 def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    rows = [tuple(_cut(str(c), TABLE_CELL_MAX) for c in row) for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if not rows:
         print("(none)")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def cmd_teardown(args: argparse.Namespace) -> int:
