@@ -81,7 +81,7 @@ def test_invoke_of_an_unknown_function_lists_the_valid_names_before_touching_aws
 
 
 def test_an_unknown_stack_name_is_named(stack, capsys):
-    assert main(["--stack-name", "nope", "events", "list", "--user", "1"]) == UNREACHABLE
+    assert main(["--stack-name", "nope", "events", "list", "--user", "1"]) == USAGE
     line = one_line(capsys.readouterr().err)
     assert line.startswith("xrelay: no stack 'nope'") and "--stack-name" in line
 

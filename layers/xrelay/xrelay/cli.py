@@ -23,8 +23,8 @@ from .stack import default_stack_name, project_root
 from .target import LOCAL_AWS
 
 DESCRIPTION = "xrelay: run the stack locally, send and invoke, inspect and repair events, operate a deployed stack."
-EPILOG = ("Exit codes: 0 done; 1 done, and the result is a failure; 2 wrong command line or input file; "
-          "3 target unreachable or not found (no stack running, unknown stack, credentials refused); "
+EPILOG = ("Exit codes: 0 done; 1 done, and the result is a failure; 2 wrong command line, input file or stack "
+          "name; 3 target unreachable (no local stack running, no network, credentials missing or refused); "
           "130 interrupted.")
 # This command's choices, for _aws_env (set by main).
 _session: dict[str, Any] = {"local": False, "stack": "xrelay", "announced": False, "target": None,

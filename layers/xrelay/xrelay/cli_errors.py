@@ -4,8 +4,8 @@ Exit codes (README, "Commands"):
 
 * 0: done; 1: done, and the result is a failure (``status`` needs a person, a function reported
   ``"ok": false``, a delivery was refused, some items failed);
-* 2: the command line or an input file is wrong (nothing was changed);
-* 3: the target cannot be reached or found (no stack running, unknown stack, credentials refused);
+* 2: the command line or an input file is wrong, e.g. an unknown stack name (nothing was changed);
+* 3: the target cannot be reached (no local stack running, no network, credentials missing or refused);
 * 130: interrupted.
 
 Anything not recognised here is a bug and keeps its traceback.
@@ -78,8 +78,8 @@ def _explain_one(exc: BaseException, stack_name: str) -> Failure | None:  # noqa
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "")
         if "does not exist" in message and code == "ValidationError":  # CloudFormation: no such stack
-            return Failure(f"no stack {stack_name!r} there: deploy it, choose it with --stack-name, "
-                           f"or (local stack) {START_LOCAL}", UNREACHABLE)
+            return Failure(f"no stack {stack_name!r} there: choose it with --stack-name (or XRELAY_STACK), "
+                           f"deploy it, or (local stack) {START_LOCAL}", USAGE)
         if code in ("ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException",
                     "InvalidClientTokenId", "AccessDenied", "AccessDeniedException", "SignatureDoesNotMatch"):
             return Failure(f"AWS refused the credentials ({code}: {message}): refresh them "
