@@ -86,11 +86,12 @@ def _child_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     port, aws_port = _free_ports(2)
-    log = tmp_path_factory.mktemp("xrelay-local") / "output.log"
+    state_dir = tmp_path_factory.mktemp("xrelay-local")
+    log = state_dir / "output.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # a state dir of its own: nothing restored from an earlier run
             [sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, "local",
-             "--port", str(port), "--aws-port", str(aws_port)],
+             "--port", str(port), "--aws-port", str(aws_port), "--state-dir", str(state_dir)],
             cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
     running = Local(f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}", log)
     try:

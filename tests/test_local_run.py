@@ -264,3 +264,17 @@ def test_event_record_doc_points_to_the_consumer_example_and_redrive():
     assert "examples/consumer.py" in doc and 'eval "$(.venv/bin/xrelay env)"' in doc
     assert "xrelay dlq redrive" in doc
     assert '"const": 1' not in doc
+
+
+def test_env_for_a_deployed_stack_names_the_account_and_gives_no_credentials(stack, capsys, monkeypatch):
+    from test_command_schemas import validate
+    from xrelay.cli import main
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert main(["env", "--json"]) == 0
+    env = validate("env", capsys.readouterr().out)
+    assert (env["target"], env["account"], env["endpoint_url"]) == ("aws", "123456789012", None)
+    variables = env["variables"]
+    assert "AWS_ACCESS_KEY_ID" not in variables and "AWS_ENDPOINT_URL" not in variables
+    assert variables["XRELAY_EVENTS_TABLE"] == stack.stack.physical("EventsTable")
+    assert variables["XRELAY_EVENTS_QUEUE_URL"].endswith(stack.stack.physical("EventsQueue").rsplit("/", 1)[-1])

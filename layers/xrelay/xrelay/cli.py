@@ -294,9 +294,13 @@ def _save_local_data(stack: Any, stop: threading.Event, threads: list[threading.
     stop.set()
     for thread in threads:
         thread.join(timeout=10)  # an invocation under way finishes before the snapshot
-    snapshot = local_state.take(stack.stack, stack.template,
-                                keep_secret=lambda name: name != app_secret_name(stack.stack.name))
-    local_state.save(saved, snapshot)
+    try:
+        snapshot = local_state.take(stack.stack, stack.template,
+                                    keep_secret=lambda name: name != app_secret_name(stack.stack.name))
+        local_state.save(saved, snapshot)
+    except Exception as exc:  # the emulator's state is lost either way: say so, keep the last snapshot
+        print(f"local data NOT saved ({type(exc).__name__}: {exc}); {saved} keeps the previous run's", flush=True)
+        return
     print(f"local data saved to {saved} ({snapshot.summary()}); make run restores it, make run FRESH=1 "
           "starts empty", flush=True)
 
