@@ -827,8 +827,6 @@ def _count(n: int, noun: str) -> str:
 def cmd_teardown(args: argparse.Namespace) -> int:
     from contextlib import redirect_stdout
 
-    from botocore.exceptions import ClientError
-
     from .teardown import Outcome, TeardownResult, conclusion, notes, progress_line, rows, run_for_stack
 
     out = sys.stderr if args.json else sys.stdout  # with --json, stdout holds the one document only
@@ -855,11 +853,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
         print(f"{what} the reconcile until the next apply? [y/N] ", end="", file=sys.stderr, flush=True)
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
-    try:
-        settings = _stack_settings(args.stack_name)
-    except ClientError as exc:  # CloudFormation: "Stack with id ... does not exist"
-        print(f"xrelay: stack {args.stack_name!r}: {exc}", file=sys.stderr)
-        return 2
+    settings = _stack_settings(args.stack_name)  # no such stack: exit 2 (cli_errors)
     result = run_for_stack(
         settings, dry_run=args.dry_run, keep_webhook=args.keep_webhook, confirm=confirm,
         progress=lambda n, total, item: print(progress_line(n, total, item), file=sys.stderr, flush=True))
