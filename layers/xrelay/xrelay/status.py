@@ -698,7 +698,8 @@ def assess(report: StatusReport) -> StatusReport:
         problems.append(Finding(
             check="quarantine", message=f"{report.quarantine.pending} delivery(ies) quarantined, oldest "
                                         f"{_show(report.quarantine.oldest_received_at)}: their events are not stored",
-            action="`xrelay events quarantine` shows why; fix or upgrade, then `xrelay events reprocess`"))
+            action="`xrelay events quarantine` shows why; fix or upgrade, then `xrelay events reprocess` "
+                   "(or give one up: `xrelay events discard ID --reason WHY`)"))
 
     _assess_outages(report, problems, warnings)
 
