@@ -14,6 +14,7 @@ Item layout (events table):
   record      B  zlib(JSON of the EventRecord)
   post_id     S  the event's own post (normalize.post_ids); ByPost index partition (absent for non-posts)
   redacted_at S, redaction_reason S, redacted_by S: the latest redaction (compliance.py), when there is one
+  rev         N  how many times compliance.py rewrote the record (its optimistic lock), when it did
 
 The table also holds a few items that are not events: no ``record``, so the publisher never
 publishes them, and no ``user_key``/``received_at``, so the ByUser index and time scans skip them
