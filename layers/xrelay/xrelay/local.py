@@ -441,6 +441,7 @@ class StreamPoller:
         self.pending: list[dict[str, Any]] = []  # read from the shard, not yet handled; [0] is the checkpoint
         self.attempts = 0  # failed invocations since the checkpoint last moved
         self.size: int | None = None  # the bisected batch size while bisecting
+        self.region = 0  # records left of the batch being bisected (its halves are handled one by one)
         self.given_up = 0  # records sent to the on-failure destination (or dropped without one)
 
     def _open(self) -> None:
@@ -475,7 +476,9 @@ class StreamPoller:
             failures, errored = [batch[0]["dynamodb"]["SequenceNumber"]], True
         if not failures:
             del self.pending[:len(batch)]
-            self.attempts, self.size = 0, None
+            self.attempts, self.region = 0, self.region - len(batch)
+            if self.region <= 0:
+                self.size = None
             return len(batch), False
         # Lambda checkpoints up to the lowest failed sequence number and retries from there.
         first = min(failures, key=int)
@@ -487,9 +490,10 @@ class StreamPoller:
         if 0 <= self.max_retries < self.attempts:
             self._give_up(failing)
             del self.pending[:len(failing)]
-            self.attempts, self.size = 0, None
+            self.attempts, self.size, self.region = 0, None, 0
         elif errored and self.bisect and len(failing) > 1:
             # Bisecting is for function errors; a partial failure already says where to resume.
+            self.region = self.region if self.size else len(failing)
             self.size = (len(failing) + 1) // 2
         return len(batch), True
 
