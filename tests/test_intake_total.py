@@ -11,6 +11,7 @@ import pytest
 
 from helpers import client_error, post, state_items, stored_keys
 from xrelay.bounds import MAX_KEY_BYTES, MAX_NESTING, bounded_key, nesting, safe_text, without_lone_surrogates
+from xrelay.cli import main
 from xrelay.intake import Intake
 from xrelay.store import EventStore, StateStore
 
@@ -101,6 +102,7 @@ def test_a_body_deeper_than_the_json_parser_goes_is_kept_raw_and_acknowledged(st
     assert code == 200 and answer["quarantined"] is True and "nested deeper" in answer["errors"][0]
     assert [q["body"] for q in StateStore(stack.stack.physical("StateTable")).quarantined()] == [body]
     assert post(stack, body)[0] == 200 and len(state_items(stack, "quarantine")) == 1
+    assert main(["events", "reprocess"]) == 1  # still unreadable: it stays quarantined, the command says so
 
 
 def test_nesting_counts_levels_without_recursing():
@@ -200,7 +202,7 @@ def many_favorites(n: int, start: int = 0) -> bytes:
     return aaa_favorites(*[favorite(str(i)) for i in range(start, start + n)])
 
 
-def test_what_cannot_be_written_in_time_is_quarantined_and_reprocessing_stores_it_once(stack):
+def test_what_cannot_be_written_in_time_is_quarantined_and_reprocessing_stores_it_once(stack, capsys):
     body = many_favorites(200)
     intake = intake_for(stack, remaining_ms=lambda: 1600)  # 100 ms of budget once the answer's reserve is kept
     with stack._env("IntakeFunction"):
@@ -208,11 +210,11 @@ def test_what_cannot_be_written_in_time_is_quarantined_and_reprocessing_stores_i
     assert answer.status == 200 and answer.body["quarantined"] is True
     stored_first = answer.body["new"]
     assert stored_first < 200 and "not written within the time budget" in answer.body["errors"][-1]
-    [kept] = list(StateStore(stack.stack.physical("StateTable")).quarantined())
-    with stack._env("IntakeFunction"):
-        again = intake_for(stack).ingest(json.loads(kept["body"]), kept["body"], reprocessing=True)
-    assert again.body["new"] == 200 - stored_first and again.body["duplicates"] == stored_first
+    assert main(["events", "reprocess"]) == 0  # what an operator runs: the rest is stored, the rest only
+    assert f"{200 - stored_first} new, {stored_first} already stored" in capsys.readouterr().out
     assert len(stored_keys(stack)) == 200
+    assert [q["status"] for q in StateStore(stack.stack.physical("StateTable")).quarantined(include_done=True)] == [
+        "reprocessed"]
 
 
 def deliver_many(stack, n: int) -> tuple[float, dict]:
@@ -229,9 +231,7 @@ def assert_every_event_stored_once_or_quarantined(stack, n: int, answer: dict) -
     assert len(keys) == len(set(keys)) == answer["new"]
     if answer["new"] < n:  # the remainder is kept for `xrelay events reprocess`
         assert answer["quarantined"] is True and len(state_items(stack, "quarantine")) == 1
-        [kept] = list(StateStore(stack.stack.physical("StateTable")).quarantined())
-        with stack._env("IntakeFunction"):
-            intake_for(stack).ingest(json.loads(kept["body"]), kept["body"], reprocessing=True)
+        assert main(["events", "reprocess"]) == 0
         assert len(stored_keys(stack)) == n
 
 
