@@ -5,6 +5,11 @@ anything else is read or written. A delivery is answered 200 only once every eve
 durable in the event store (the store's stream then fans it out to SQS), or once the raw
 delivery is durable in quarantine; any AWS failure answers 5xx so that X retries, and retries
 are harmless because every write is conditional on the event's natural key.
+
+After the signature every path is total (issue 13): a delivery is stored, or kept raw in
+quarantine and acknowledged, or refused with a 4xx; only AWS failing answers 5xx. A delivery's
+events are written concurrently, and what cannot be written before the invocation runs out of
+time is quarantined rather than timed out (``xrelay events reprocess`` stores it).
 """
 
 from __future__ import annotations
@@ -124,6 +129,8 @@ class Intake:
             errors = result.errors
         except UnrecognisedDelivery as exc:
             result, errors = None, [str(exc)]
+        except Exception as exc:  # a bug of ours: keep the delivery, say what broke, never its content
+            result, errors = None, [f"{type(exc).__name__} while normalising the delivery (xrelay bug?)"]
         records = result.events if result else []
 
         try:
