@@ -187,3 +187,17 @@ def test_maximum_retry_attempts_is_the_number_of_retries_after_the_first_try(sta
     poller.max_retries = retries
     drain(stack)
     assert len(calls) == retries + 1 and poller.given_up == 1
+
+
+def test_without_a_failure_queue_a_refused_record_fails_its_batch_and_lambda_gives_it_up(stack, faults, monkeypatch):
+    """A publisher deployed without PUBLISH_FAILURES_QUEUE_URL cannot set aside: the record fails its batch,
+    and the event source mapping's retries and on-failure destination take over, as before."""
+    post(stack, favorites("POISON"))
+    faults.inject("sqs", "SendMessageBatch", refuse_entries_with("POISON"), times=1000)
+    monkeypatch.setattr(stack.module("PublisherFunction"), "FAILURES_URL", None)
+    [poller] = stack.pollers()
+    poller.max_retries = 2
+    drain(stack)
+    [message] = receive_all(stack, "PublishFailuresQueue")
+    assert json.loads(message["Body"])["DDBStreamBatchInfo"]["batchSize"] == 1 and poller.given_up == 1
+    assert published_keys(stack) == []
