@@ -6,7 +6,8 @@
 * the answer stays small.
 
 Bounded for `make test` (a few dozen examples per property, no per-example deadline); `make fuzz`
-runs the same properties with the "fuzz" profile (HYPOTHESIS_PROFILE=fuzz: thousands of examples).
+runs the same properties with the "fuzz" profile (HYPOTHESIS_PROFILE=fuzz: 1,000 examples each, or
+XRELAY_FUZZ_EXAMPLES).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from helpers import post, stored_keys
 settings.register_profile("default", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                                  HealthCheck.data_too_large])
-settings.register_profile("fuzz", max_examples=3000, deadline=None,
+settings.register_profile("fuzz", max_examples=int(os.environ.get("XRELAY_FUZZ_EXAMPLES", "1000")), deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                                  HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
