@@ -11,7 +11,7 @@ AWS_PORT ?= 5000
 SAM_CLI_VERSION ?= 1.170.0
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: install run test unit lint bench build clean
+.PHONY: install run test unit lint bench build clean mutate
 
 install: $(BIN)/xrelay
 $(BIN)/xrelay: pyproject.toml
@@ -42,6 +42,14 @@ lint: install $(TOOLS)/bin/sam
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Mutation testing of the critical modules (tests/mutation/): the score per module and each survivor.
+# Not part of `make test` or CI: minutes to an hour a module, so run it in the background of a session.
+# `make mutate MODULE=signature` for one; results stay in .mutation/<module>.txt.
+MODULE ?=
+mutate: install
+	$(BIN)/python -c 'import cosmic_ray' 2>/dev/null || $(BIN)/pip install -q 'cosmic-ray>=8.7,<9'
+	nice -n 19 $(BIN)/python tests/mutation/run.py $(MODULE)
 
 # Deployable artifacts in .aws-sam/build, no Docker. Both layers ship unchecked-hash .pyc compiled
 # by python3.11 (layers/xrelay/Makefile); the check fails the build if any module lacks one.

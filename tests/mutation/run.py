@@ -1,0 +1,148 @@
+"""Mutation testing of the critical modules with cosmic-ray: `make mutate [MODULE=signature]`.
+
+Why cosmic-ray and not mutmut 3: mutmut copies the tree into ``mutants/`` and imports the copy, but
+xrelay is installed editable from ``layers/xrelay`` (not a ``src/`` layout), so the tests would import
+the unmutated package. cosmic-ray mutates a file in place and runs a test command per mutant, which
+works with any layout. To keep the work tree clean (an interrupted run could leave a mutant behind)
+and usable meanwhile, it mutates a copy in ``.mutation/tree``, found first on ``PYTHONPATH``.
+
+Each module's mutants run only against the tests that guard it (``modules.toml``), fast files first
+and with ``-x``, so a killed mutant costs a few seconds. The score is killed / (killed + survived);
+every survivor is printed as its diff. Not part of `make test` or CI: a module takes minutes to an
+hour on two shared cores, so run it in the background of a session (``nice -n 19``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+WORK = ROOT / ".mutation"
+TREE = WORK / "tree"
+BIN = Path(sys.executable).parent
+
+# Kept: the bugs a person writes (a flipped comparison, + for -, and for or, a constant off by one, a
+# dropped decorator, an except that no longer catches, a loop that never runs). Dropped: operator
+# swaps no one types by mistake (**, <<, ^, %...), `is` for `==` (equivalent on small ints and
+# interned strings), and `|` (in this code a type union or a dict merge).
+EXCLUDED_OPERATORS = [
+    r"core/ReplaceBinaryOperator_.*_(Pow|RShift|LShift|BitOr|BitAnd|BitXor|Mod|FloorDiv)$",
+    r"core/ReplaceBinaryOperator_(Pow|RShift|LShift|BitOr|BitAnd|BitXor)_",
+    r"core/ReplaceComparisonOperator_.*_(Is|IsNot)$",
+    r"core/VariableReplacer",
+    r"core/VariableInserter",
+]
+
+
+def load_map() -> dict[str, list[str]]:
+    return tomllib.loads((HERE / "modules.toml").read_text())["modules"]
+
+
+def copy_tree() -> None:
+    shutil.rmtree(TREE, ignore_errors=True)
+    ignore = shutil.ignore_patterns(".git", ".venv*", ".mutation", "__pycache__", "*.pyc", ".aws-sam",
+                                    ".pytest_cache", ".ruff_cache", "*.egg-info", "build")
+    shutil.copytree(ROOT, TREE, ignore=ignore, symlinks=True)
+
+
+def test_command(tests: list[str]) -> str:
+    files = " ".join(f"tests/{name}" for name in tests)
+    return f"{BIN / 'python'} -m pytest -x -q -p no:cacheprovider -m 'not e2e' {files}"
+
+
+def config(module: str, tests: list[str], timeout: float) -> Path:
+    path = WORK / f"{module}.toml"
+    excluded = ", ".join(f"'{pattern}'" for pattern in EXCLUDED_OPERATORS)
+    path.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = '{TREE / 'layers/xrelay/xrelay' / (module + '.py')}'\n"
+        f"timeout = {timeout:.0f}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{test_command(tests)}"\n'
+        "[cosmic-ray.distributor]\nname = 'local'\n"
+        f"[cosmic-ray.filters.operators-filter]\nexclude-operators = [{excluded}]\n")
+    return path
+
+
+def run(*argv: str | Path) -> None:
+    subprocess.run([str(a) for a in argv], cwd=TREE, check=True)
+
+
+def mutate(module: str, tests: list[str]) -> tuple[int, int, list]:
+    started = time.monotonic()
+    unmutated = subprocess.run(test_command(tests), shell=True, cwd=TREE, capture_output=True)
+    baseline = time.monotonic() - started
+    if unmutated.returncode:
+        sys.exit(f"{module}: the tests fail without any mutant:\n{unmutated.stdout.decode()[-3000:]}")
+    cfg, session = config(module, tests, timeout=max(60.0, baseline * 4)), WORK / f"{module}.sqlite"
+    session.unlink(missing_ok=True)
+    run(BIN / "cosmic-ray", "init", cfg, session)
+    run(BIN / "cr-filter-operators", session, cfg)
+    run(BIN / "cr-filter-pragma", session)
+    run(BIN / "cosmic-ray", "exec", cfg, session)
+    return results(session)
+
+
+def results(session: Path) -> tuple[int, int, list]:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    killed, survivors = 0, []
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.test_outcome is None:  # skipped by a filter
+                continue
+            if result.test_outcome == TestOutcome.SURVIVED:
+                survivors.append((item.mutations[0].start_pos[0], item.mutations[0].operator_name, result.diff))
+            else:
+                killed += 1
+    return killed, len(survivors), sorted(survivors, key=lambda s: s[0])
+
+
+def report(module: str, killed: int, survived: int, survivors: list) -> str:
+    total = killed + survived
+    score = 100.0 * killed / total if total else 100.0
+    lines = [f"== {module}: {score:.1f}% ({killed} killed of {total} mutants, {survived} survived)"]
+    for line, operator, diff in survivors:
+        lines.append(f"-- survivor at line {line} ({operator}):")
+        lines.extend("   " + d for d in (diff or "").splitlines() if d[:1] in "+-" and d[:3] not in ("+++", "---"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: every one in modules.toml)")
+    parser.add_argument("--report-only", action="store_true", help="print the last run's results again")
+    args = parser.parse_args(argv)
+    guarded = load_map()
+    modules = args.modules or list(guarded)
+    unknown = [m for m in modules if m not in guarded]
+    if unknown:
+        sys.exit(f"no test map for {', '.join(unknown)} in {HERE / 'modules.toml'}")
+    WORK.mkdir(exist_ok=True)
+    if not args.report_only:
+        copy_tree()
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(TREE / "layers/xrelay"), os.environ.get("PYTHONPATH", "")])
+    summary = []
+    for module in modules:
+        if args.report_only:
+            outcome = results(WORK / f"{module}.sqlite")
+        else:
+            outcome = mutate(module, guarded[module])
+        text = report(module, *outcome)
+        (WORK / f"{module}.txt").write_text(text + "\n")
+        print(text, flush=True)
+        summary.append(text.splitlines()[0])
+    print("\n".join(["", "== scores", *summary]))
+
+
+if __name__ == "__main__":
+    main()
