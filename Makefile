@@ -45,11 +45,13 @@ bench: install
 
 # Mutation testing of the critical modules (tests/mutation/): the score per module and each survivor.
 # Not part of `make test` or CI: minutes to an hour a module, so run it in the background of a session.
-# `make mutate MODULE=signature` for one; results stay in .mutation/<module>.txt.
+# `make mutate MODULE=signature` for one, `SAMPLE=40` for a random 40 mutants a module (an estimate);
+# results stay in .mutation/<module>.txt.
 MODULE ?=
+SAMPLE ?=
 mutate: install
 	$(BIN)/python -c 'import cosmic_ray' 2>/dev/null || $(BIN)/pip install -q 'cosmic-ray>=8.7,<9'
-	nice -n 19 $(BIN)/python tests/mutation/run.py $(MODULE)
+	nice -n 19 $(BIN)/python tests/mutation/run.py $(if $(SAMPLE),--sample $(SAMPLE)) $(MODULE)
 
 # Deployable artifacts in .aws-sam/build, no Docker. Both layers ship unchecked-hash .pyc compiled
 # by python3.11 (layers/xrelay/Makefile); the check fails the build if any module lacks one.

@@ -35,3 +35,8 @@ def test_a_survivor_is_reported_with_its_diff_and_the_score_counts_only_run_muta
     assert text.splitlines()[0] == "== signature: 90.0% (9 killed of 10 mutants, 1 survived)"
     assert "-- survivor at line 153 (core/ReplaceComparisonOperator_Lt_LtE):" in text
     assert "   +    if matched <= 0:" in text and "+++" not in text
+
+
+def test_a_sampled_run_says_so():
+    text = mutation.report("outages", 36, 4, [], sampled_out=417)
+    assert text == "== outages: 90.0% (36 killed of 40 mutants, sampled from 457, 4 survived)"

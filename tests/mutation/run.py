@@ -76,7 +76,22 @@ def run(*argv: str | Path) -> None:
     subprocess.run([str(a) for a in argv], cwd=TREE, check=True)
 
 
-def mutate(module: str, tests: list[str]) -> tuple[int, int, list]:
+def keep_sample(session: Path, size: int, seed: str) -> None:
+    """Skip all but ``size`` of the pending mutants, drawn at random (the same ones for the same seed)."""
+    import random
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = sorted(item.job_id for item in db.pending_work_items)
+        kept = set(random.Random(seed).sample(pending, min(size, len(pending))))
+        for job_id in pending:
+            if job_id not in kept:
+                db.set_result(job_id, WorkResult(output="not in the sample", worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def mutate(module: str, tests: list[str], sample: int = 0) -> tuple[int, int, list, int]:
     started = time.monotonic()
     unmutated = subprocess.run(test_command(tests), shell=True, cwd=TREE, capture_output=True)
     baseline = time.monotonic() - started
@@ -87,30 +102,34 @@ def mutate(module: str, tests: list[str]) -> tuple[int, int, list]:
     run(BIN / "cosmic-ray", "init", cfg, session)
     run(BIN / "cr-filter-operators", session, cfg)
     run(BIN / "cr-filter-pragma", session)
+    if sample:
+        keep_sample(session, sample, seed=module)
     run(BIN / "cosmic-ray", "exec", cfg, session)
     return results(session)
 
 
-def results(session: Path) -> tuple[int, int, list]:
+def results(session: Path) -> tuple[int, int, list, int]:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
 
-    killed, survivors = 0, []
+    killed, survivors, sampled_out = 0, [], 0
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
-            if result.test_outcome is None:  # skipped by a filter
+            if result.test_outcome is None:  # skipped by a filter, or not in the sample
+                sampled_out += result.output == "not in the sample"
                 continue
             if result.test_outcome == TestOutcome.SURVIVED:
                 survivors.append((item.mutations[0].start_pos[0], item.mutations[0].operator_name, result.diff))
             else:
                 killed += 1
-    return killed, len(survivors), sorted(survivors, key=lambda s: s[0])
+    return killed, len(survivors), sorted(survivors, key=lambda s: s[0]), sampled_out
 
 
-def report(module: str, killed: int, survived: int, survivors: list) -> str:
+def report(module: str, killed: int, survived: int, survivors: list, sampled_out: int = 0) -> str:
     total = killed + survived
     score = 100.0 * killed / total if total else 100.0
-    lines = [f"== {module}: {score:.1f}% ({killed} killed of {total} mutants, {survived} survived)"]
+    sample = f", sampled from {total + sampled_out}" if sampled_out else ""
+    lines = [f"== {module}: {score:.1f}% ({killed} killed of {total} mutants{sample}, {survived} survived)"]
     for line, operator, diff in survivors:
         lines.append(f"-- survivor at line {line} ({operator}):")
         lines.extend("   " + d for d in (diff or "").splitlines() if d[:1] in "+-" and d[:3] not in ("+++", "---"))
@@ -120,6 +139,9 @@ def report(module: str, killed: int, survived: int, survivors: list) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every one in modules.toml)")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="run only this many mutants of each module, drawn at random (an estimate, for the big"
+                             " modules: a whole run of all of them takes hours on two cores)")
     parser.add_argument("--report-only", action="store_true", help="print the last run's results again")
     args = parser.parse_args(argv)
     guarded = load_map()
@@ -136,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.report_only:
             outcome = results(WORK / f"{module}.sqlite")
         else:
-            outcome = mutate(module, guarded[module])
+            outcome = mutate(module, guarded[module], args.sample)
         text = report(module, *outcome)
         (WORK / f"{module}.txt").write_text(text + "\n")
         print(text, flush=True)
