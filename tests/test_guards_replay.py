@@ -1,0 +1,76 @@
+"""The replay plan with more than one webhook in the ledger (issue 19: every other test has one).
+
+X runs one replay job at a time per webhook, and a job replays to the webhook it was asked for: a
+neighbour's job must neither block, recover, be resubmitted nor be counted as ours.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from test_outages import at, ledger  # noqa: F401  (the fixture)
+from xrelay.outages import ReplayPolicy
+from xrelay.replay import plan_replays
+
+OURS, NEIGHBOUR = "1234567890", "9876543210"
+POLICY = ReplayPolicy(margin=timedelta(minutes=5), min_age=timedelta(minutes=10), max_window=timedelta(hours=2),
+                      job_timeout=timedelta(hours=1), horizon_lead=timedelta(hours=3))
+OUTAGE_WINDOW = (at(-3, -5), at(-2, 5))  # a one-hour outage at -3h, padded by the margin
+
+
+def declared(ledger):  # noqa: F811
+    ledger.declare(at(-3), at(-2), reason="outage")
+
+
+def test_a_neighbours_running_job_neither_blocks_nor_recovers_ours(ledger):  # noqa: F811
+    declared(ledger)
+    ledger.record_job("theirs", NEIGHBOUR, OUTAGE_WINDOW, at(-0, -10))
+    plan = plan_replays(ledger.read(), OURS, at(), POLICY)
+    assert plan.running == () and plan.waiting is None
+    assert plan.next_window == OUTAGE_WINDOW and plan.resubmission_of == ()
+    assert plan.unrecovered_minutes == 70
+    theirs = plan_replays(ledger.read(), NEIGHBOUR, at(), POLICY)
+    assert [j.job_id for j in theirs.running] == ["theirs"] and theirs.next_window is None
+    assert "theirs" in theirs.waiting and "one job at a time per webhook" in theirs.waiting
+
+
+def test_a_neighbours_complete_job_recovers_nothing_of_ours_and_is_not_counted_as_ours(ledger):  # noqa: F811
+    declared(ledger)
+    ledger.record_job("theirs", NEIGHBOUR, OUTAGE_WINDOW, at(-1))
+    ledger.record_job_status("theirs", "Complete", at=at(-0, -30))
+    plan = plan_replays(ledger.read(), OURS, at(), POLICY)
+    assert plan.next_window == OUTAGE_WINDOW and plan.unrecovered_minutes == 70 and plan.to_count == ()
+    theirs = plan_replays(ledger.read(), NEIGHBOUR, at(), POLICY)
+    assert theirs.next_window is None and theirs.unrecovered_minutes == 0
+    assert [(j.job_id, status) for j, status in theirs.to_count] == [("theirs", "complete")]
+
+
+def test_only_our_unfinished_overlapping_jobs_are_resubmitted(ledger):  # noqa: F811
+    declared(ledger)
+    ledger.record_job("ours-incomplete", OURS, OUTAGE_WINDOW, at(-1, -30))
+    ledger.record_job_status("ours-incomplete", "Incomplete", at=at(-1))
+    ledger.record_job("ours-timed-out", OURS, (at(-2, -30), at(-2, 5)), at(-1, -20))  # no report, past the hour
+    ledger.record_job("ours-elsewhere", OURS, (at(-9), at(-8)), at(-7))  # another stretch
+    ledger.record_job_status("ours-elsewhere", "Incomplete", at=at(-6))
+    ledger.record_job("theirs-incomplete", NEIGHBOUR, OUTAGE_WINDOW, at(-1, -30))
+    ledger.record_job_status("theirs-incomplete", "Incomplete", at=at(-1))
+    plan = plan_replays(ledger.read(), OURS, at(), POLICY)
+    assert plan.next_window == OUTAGE_WINDOW
+    assert sorted(plan.resubmission_of) == ["ours-incomplete", "ours-timed-out"]
+    assert sorted(j.job_id for j, _ in plan.to_count) == ["ours-elsewhere", "ours-incomplete", "ours-timed-out"]
+
+
+def test_a_window_is_at_most_max_window_long(ledger):  # noqa: F811
+    ledger.declare(at(-8), at(-3), reason="long")
+    plan = plan_replays(ledger.read(), OURS, at(), POLICY)
+    assert plan.next_window == (at(-8, -5), at(-6, -5))
+    assert plan.todo == ((at(-8, -5), at(-2, -55)),) and plan.unrecovered_minutes == 310
+
+
+def test_a_young_outage_waits_and_the_wait_says_the_minimum_age(ledger):  # noqa: F811
+    ledger.declare(at(-1), at(-0, -3), reason="young")  # closed 3 minutes ago: padded, it ends in 2
+    plan = plan_replays(ledger.read(), OURS, at(), POLICY)
+    assert plan.next_window is None and plan.ready == ()
+    # padded from 10:55, counted up to the newest replayable minute (11:50): 55 minutes
+    assert plan.waiting == ("55 minutes wait for their outage to end and be 10 minutes old, "
+                            "or to near X's 24-hour horizon")
