@@ -46,7 +46,8 @@ bench: install
 # Mutation testing of the critical modules (tests/mutation/): the score per module and each survivor.
 # Not part of `make test` or CI: minutes to an hour a module, so run it in the background of a session.
 # `make mutate MODULE=signature` for one, `SAMPLE=40` for a random 40 mutants a module (an estimate);
-# results stay in .mutation/<module>.txt.
+# results stay in .mutation/<module>.txt. After writing tests, `$(BIN)/python tests/mutation/run.py
+# --survivors MODULE` runs only the last survivors again against them.
 MODULE ?=
 SAMPLE ?=
 mutate: install

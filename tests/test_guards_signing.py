@@ -189,3 +189,15 @@ def test_every_module_that_checks_a_mac_uses_compare_digest():
         text = path.read_text()
         if "hmac.new(" in text:
             assert "hmac.compare_digest(" in text, path.name
+
+
+def test_how_a_delivery_was_signed_is_a_value_that_cannot_be_changed_after_the_check():
+    """``Verified`` is frozen: what the check decided cannot be rewritten on the way to the record."""
+    import dataclasses
+
+    from xrelay.signature import Verified, verify_delivery
+
+    verified = verify_delivery({LEGACY_HEADER: sign(CONSUMER, BODY)}, BODY, [], [CONSUMER])
+    assert {verified, Verified("legacy")} == {Verified("legacy", previous=False)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verified.previous = True  # type: ignore[misc]

@@ -21,12 +21,12 @@ import subprocess
 import sys
 import time
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 WORK = ROOT / ".mutation"
-TREE = WORK / "tree"
 BIN = Path(sys.executable).parent
 
 # Kept: the bugs a person writes (a flipped comparison, + for -, and for or, a constant off by one, a
@@ -46,11 +46,25 @@ def load_map() -> dict[str, list[str]]:
     return tomllib.loads((HERE / "modules.toml").read_text())["modules"]
 
 
-def copy_tree() -> None:
-    shutil.rmtree(TREE, ignore_errors=True)
-    ignore = shutil.ignore_patterns(".git", ".venv*", ".mutation", "__pycache__", "*.pyc", ".aws-sam",
-                                    ".pytest_cache", ".ruff_cache", "*.egg-info", "build")
-    shutil.copytree(ROOT, TREE, ignore=ignore, symlinks=True)
+IGNORED = shutil.ignore_patterns(".git", ".venv*", ".mutation", "__pycache__", "*.pyc", ".aws-sam", ".pytest_cache",
+                                 ".ruff_cache", "*.egg-info", "build")
+
+
+def copy_tree(tree: Path) -> None:
+    """A copy of the work tree for one module's mutants (one per module: runs may overlap)."""
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(ROOT, tree, ignore=IGNORED, symlinks=True)
+
+
+def refresh_tests(tree: Path) -> None:
+    """The current tests in a module's existing copy, its sources untouched (the mutants point into them)."""
+    shutil.rmtree(tree / "tests")
+    shutil.copytree(ROOT / "tests", tree / "tests", ignore=IGNORED)
+
+
+def in_tree(tree: Path):
+    """Run the tests against ``tree``'s package: first on PYTHONPATH, before the editable install."""
+    os.environ["PYTHONPATH"] = str(tree / "layers/xrelay")
 
 
 def test_command(tests: list[str]) -> str:
@@ -58,12 +72,12 @@ def test_command(tests: list[str]) -> str:
     return f"{BIN / 'python'} -m pytest -x -q -p no:cacheprovider -m 'not e2e' {files}"
 
 
-def config(module: str, tests: list[str], timeout: float) -> Path:
+def config(module: str, tests: list[str], timeout: float, tree: Path) -> Path:
     path = WORK / f"{module}.toml"
     excluded = ", ".join(f"'{pattern}'" for pattern in EXCLUDED_OPERATORS)
     path.write_text(
         "[cosmic-ray]\n"
-        f"module-path = '{TREE / 'layers/xrelay/xrelay' / (module + '.py')}'\n"
+        f"module-path = '{tree / 'layers/xrelay/xrelay' / (module + '.py')}'\n"
         f"timeout = {timeout:.0f}\n"
         "excluded-modules = []\n"
         f'test-command = "{test_command(tests)}"\n'
@@ -72,8 +86,16 @@ def config(module: str, tests: list[str], timeout: float) -> Path:
     return path
 
 
-def run(*argv: str | Path) -> None:
-    subprocess.run([str(a) for a in argv], cwd=TREE, check=True)
+def run(tree: Path, *argv: str | Path) -> None:
+    subprocess.run([str(a) for a in argv], cwd=tree, check=True)
+
+
+def baseline_seconds(module: str, tests: list[str], tree: Path) -> float:
+    started = time.monotonic()
+    unmutated = subprocess.run(test_command(tests), shell=True, cwd=tree, capture_output=True)
+    if unmutated.returncode:
+        sys.exit(f"{module}: the tests fail without any mutant:\n{unmutated.stdout.decode()[-3000:]}")
+    return time.monotonic() - started
 
 
 def keep_sample(session: Path, size: int, seed: str) -> None:
@@ -92,19 +114,39 @@ def keep_sample(session: Path, size: int, seed: str) -> None:
 
 
 def mutate(module: str, tests: list[str], sample: int = 0) -> tuple[int, int, list, int]:
-    started = time.monotonic()
-    unmutated = subprocess.run(test_command(tests), shell=True, cwd=TREE, capture_output=True)
-    baseline = time.monotonic() - started
-    if unmutated.returncode:
-        sys.exit(f"{module}: the tests fail without any mutant:\n{unmutated.stdout.decode()[-3000:]}")
-    cfg, session = config(module, tests, timeout=max(60.0, baseline * 4)), WORK / f"{module}.sqlite"
+    tree = WORK / module
+    copy_tree(tree)
+    in_tree(tree)
+    cfg = config(module, tests, max(60.0, 4 * baseline_seconds(module, tests, tree)), tree)
+    session = WORK / f"{module}.sqlite"
     session.unlink(missing_ok=True)
-    run(BIN / "cosmic-ray", "init", cfg, session)
-    run(BIN / "cr-filter-operators", session, cfg)
-    run(BIN / "cr-filter-pragma", session)
+    run(tree, BIN / "cosmic-ray", "init", cfg, session)
+    run(tree, BIN / "cr-filter-operators", session, cfg)
+    run(tree, BIN / "cr-filter-pragma", session)
     if sample:
         keep_sample(session, sample, seed=module)
-    run(BIN / "cosmic-ray", "exec", cfg, session)
+    run(tree, BIN / "cosmic-ray", "exec", cfg, session)
+    return results(session)
+
+
+def retry_survivors(module: str, tests: list[str]) -> tuple[int, int, list, int]:
+    """Run the last run's survivors again against the current tests (after writing tests that should
+    kill them): the killed stay killed, so this gives the new score for a fraction of the time."""
+    import sqlite3
+
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    session = WORK / f"{module}.sqlite"
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        paths = {str(m.module_path) for item in db.work_items for m in item.mutations}
+    (path,) = paths
+    tree = Path(path).parents[3]  # <tree>/layers/xrelay/xrelay/<module>.py
+    refresh_tests(tree)
+    in_tree(tree)
+    cfg = config(module, tests, max(60.0, 4 * baseline_seconds(module, tests, tree)), tree)
+    with sqlite3.connect(session) as db:
+        db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+    run(tree, BIN / "cosmic-ray", "exec", cfg, session)
     return results(session)
 
 
@@ -142,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample", type=int, default=0,
                         help="run only this many mutants of each module, drawn at random (an estimate, for the big"
                              " modules: a whole run of all of them takes hours on two cores)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run only the last run's survivors again, against the current tests")
+    parser.add_argument("--skip-tests", default="", metavar="GLOB",
+                        help="leave out the map's test files matching GLOB (to measure what they add)")
     parser.add_argument("--report-only", action="store_true", help="print the last run's results again")
     args = parser.parse_args(argv)
     guarded = load_map()
@@ -150,15 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         sys.exit(f"no test map for {', '.join(unknown)} in {HERE / 'modules.toml'}")
     WORK.mkdir(exist_ok=True)
-    if not args.report_only:
-        copy_tree()
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(TREE / "layers/xrelay"), os.environ.get("PYTHONPATH", "")])
     summary = []
     for module in modules:
+        tests = [name for name in guarded[module] if not (args.skip_tests and fnmatch(name, args.skip_tests))]
         if args.report_only:
             outcome = results(WORK / f"{module}.sqlite")
+        elif args.survivors:
+            outcome = retry_survivors(module, tests)
         else:
-            outcome = mutate(module, guarded[module], args.sample)
+            outcome = mutate(module, tests, args.sample)
         text = report(module, *outcome)
         (WORK / f"{module}.txt").write_text(text + "\n")
         print(text, flush=True)
