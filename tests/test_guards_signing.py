@@ -114,6 +114,13 @@ def test_during_a_rotation_the_current_secret_is_recorded_as_current_and_the_pre
     assert crc(stack, "crc_token=foo")[1] == {"response_token": sign(CONSUMER, b"foo")}
 
 
+def test_a_previous_secret_equal_to_the_current_one_counts_as_the_current_one(stack):
+    """An operator who pasted the same value in both fields: no rotation is in progress (the first match wins)."""
+    set_app_secret(stack, {"consumer_secret": CONSUMER, "previous_consumer_secret": CONSUMER})
+    assert deliver(stack, legacy=CONSUMER) == 200
+    assert signed_with(stack) == ["consumer_secret"]
+
+
 def test_a_rotation_of_one_scheme_opens_nothing_in_the_other(stack):
     """The previous consumer secret is a legacy key only: in the OAuth 2.0 header it is wrong (403)."""
     set_app_secret(stack, {"consumer_secret": CONSUMER, "previous_consumer_secret": OLD_CONSUMER,
