@@ -138,6 +138,17 @@ def test_when_the_rotation_ends_the_previous_secret_stops_verifying(stack):
     assert deliver(stack, legacy=OLD_CONSUMER, body=OTHER_BODY) == 403
 
 
+@pytest.mark.parametrize("mangle", [lambda v: v[:12] + "!" + v[12:], lambda v: v[:12] + " " + v[12:],
+                                    lambda v: v[:12] + "\n" + v[12:], lambda v: v[:12] + "*" + v[12:]])
+def test_a_signature_is_read_as_strict_base64_only(stack, mangle):
+    """A lenient decoder drops stray characters and would accept a header X never sends: 401, not verified."""
+    set_app_secret(stack, {"consumer_secret": CONSUMER})
+    value = sign(CONSUMER, BODY)
+    assert mangle(value) != value
+    code, body = post(stack, BODY, secret=None, headers={LEGACY_HEADER: mangle(value)})
+    assert code == 401 and "malformed" in body["error"] and stored_keys(stack) == []
+
+
 # ---------------------------------------------------------------- constant-time comparison, everywhere
 
 
