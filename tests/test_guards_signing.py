@@ -149,6 +149,22 @@ def test_a_signature_is_read_as_strict_base64_only(stack, mangle):
     assert code == 401 and "malformed" in body["error"] and stored_keys(stack) == []
 
 
+@pytest.mark.parametrize("extra", [-1, 1, 16])
+def test_a_digest_of_any_other_length_is_malformed_not_merely_wrong(extra):
+    """401 (malformed, a client bug) for a value that is no SHA-256 digest, shorter or longer; 403 is for a wrong one."""
+    import base64
+    import hashlib
+    import hmac
+
+    from xrelay.signature import SignatureRefused, verify
+
+    digest = hmac.new(CONSUMER.encode(), BODY, hashlib.sha256).digest()
+    raw = digest[:extra] if extra < 0 else digest + bytes(extra)
+    with pytest.raises(SignatureRefused) as refused:
+        verify("sha256=" + base64.b64encode(raw).decode(), BODY, [CONSUMER])
+    assert (refused.value.status, refused.value.reason) == (401, f"malformed {LEGACY_HEADER} header: not a SHA-256 digest")
+
+
 # ---------------------------------------------------------------- constant-time comparison, everywhere
 
 
