@@ -118,3 +118,23 @@ def test_the_policy_limits_hold_exactly_at_their_boundaries(limits, ok):
     else:
         with pytest.raises(ValueError):
             ReplayPolicy(**limits)
+
+
+# --- what a job's status means for its interval ----------------------------------------------------
+
+
+def test_only_a_running_job_holds_back_the_lost_minutes_and_makes_an_interval_replaying(ledger):  # noqa: F811
+    """An Incomplete or timed-out job beyond X's horizon recovers nothing and is not in flight: those minutes
+    are lost. A running one still may recover them."""
+    ledger.declare(at(-30), at(-29), reason="beyond")
+    ledger.record_job("failed", OURS, (at(-30, -5), at(-29, 5)), at(-26))
+    ledger.record_job_status("failed", "Incomplete", at=at(-25))
+    (beyond,) = ledger.intervals(at(), POLICY, OURS)
+    assert (beyond.status, beyond.lost_minutes, beyond.recovered_minutes) == ("lost", 70, 0)
+
+    ledger.record_job("late", OURS, (at(-30, -5), at(-29, 5)), at(-0, -10))  # no report yet: running
+    (held,) = ledger.intervals(at(), POLICY, OURS)
+    assert (held.status, held.lost_minutes, held.pending_minutes) == ("replaying", 0, 70)
+    listed = held.as_dict(at(), POLICY)
+    assert {j["job_id"]: (j["status"], j["submitted_at"]) for j in listed["jobs"]} == {
+        "failed": ("incomplete", "2026-11-25T10:00:00.000Z"), "late": ("running", "2026-11-26T11:50:00.000Z")}

@@ -165,6 +165,16 @@ def test_a_digest_of_any_other_length_is_malformed_not_merely_wrong(extra):
     assert (refused.value.status, refused.value.reason) == (401, f"malformed {LEGACY_HEADER} header: not a SHA-256 digest")
 
 
+def test_the_crc_advice_on_auto_without_a_client_secret_says_auto_will_use_one_once_added():
+    """On auto, adding client_secret is the whole fix; only a forced consumer_secret also needs the Parameter changed."""
+    from xrelay.credentials import crc_secret_advice
+
+    auto = crc_secret_advice("auto", has_client_secret=False)
+    assert "(CrcSigningSecret=auto then uses it)" in auto and "set CrcSigningSecret" not in auto
+    forced = crc_secret_advice("consumer_secret", has_client_secret=False)
+    assert "and set CrcSigningSecret=auto or client_secret" in forced and "then uses it" not in forced
+
+
 # ---------------------------------------------------------------- constant-time comparison, everywhere
 
 
