@@ -74,3 +74,25 @@ def test_a_young_outage_waits_and_the_wait_says_the_minimum_age(ledger):  # noqa
     # padded from 10:55, counted up to the newest replayable minute (11:50): 55 minutes
     assert plan.waiting == ("55 minutes wait for their outage to end and be 10 minutes old, "
                             "or to near X's 24-hour horizon")
+
+
+def test_an_open_outage_is_replayed_in_parts_only_once_strictly_within_the_horizon_lead(ledger):  # noqa: F811
+    """``horizon_lead``: replayed before it ends once its oldest minute is closer than that to X's horizon."""
+    now = at()
+    oldest = POLICY.oldest_replayable(now)  # 24 h back + 5 min safety
+    ledger.open("alarm", "long", oldest + POLICY.horizon_lead + POLICY.margin)  # padded: exactly at the lead
+    plan = plan_replays(ledger.read(), OURS, now, POLICY)
+    assert plan.todo and plan.ready == () and plan.next_window is None
+    later = plan_replays(ledger.read(), OURS, now + timedelta(minutes=1), POLICY)
+    assert later.ready and later.next_window[0] == oldest + POLICY.horizon_lead
+
+
+def test_a_started_job_is_reported_with_xs_from_and_to_dates(stack):
+    from test_replay import World, hm
+
+    world = World(stack)
+    world.ledger.declare(hm("09:00"), hm("10:00"))
+    report = world.run()
+    (started,) = report.started
+    assert (started["from_date"], started["to_date"]) == ("202611260855", "202611261005")
+    assert world.calls() == [(200, "202611260855", "202611261005")]

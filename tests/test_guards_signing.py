@@ -175,6 +175,16 @@ def test_the_crc_advice_on_auto_without_a_client_secret_says_auto_will_use_one_o
     assert "and set CrcSigningSecret=auto or client_secret" in forced and "then uses it" not in forced
 
 
+@pytest.mark.parametrize("field", ["client_id", "client_secret"])
+def test_a_non_string_optional_field_is_refused_by_name_not_with_a_crash(field):
+    from xrelay.credentials import SecretUnavailable, parse_app_secret
+
+    doc = {"consumer_key": "ck", "consumer_secret": CONSUMER, "bearer_token": "bt", field: 42}
+    with pytest.raises(SecretUnavailable) as refused:
+        parse_app_secret(json.dumps(doc))
+    assert str(refused.value) == f"X app secret JSON has non-string '{field}'"
+
+
 # ---------------------------------------------------------------- constant-time comparison, everywhere
 
 
