@@ -96,3 +96,35 @@ def test_a_started_job_is_reported_with_xs_from_and_to_dates(stack):
     (started,) = report.started
     assert (started["from_date"], started["to_date"]) == ("202611260855", "202611261005")
     assert world.calls() == [(200, "202611260855", "202611261005")]
+
+
+def test_without_a_webhook_id_the_replay_finds_ours_by_its_url_among_neighbours(fake_x, stack, tmp_path):
+    """No WebhookId Parameter and no id seen by the reconcile yet: X's list is searched for the declared URL."""
+    import json as _json
+    from datetime import UTC, datetime
+
+    from conftest import WEBHOOK_URL, apply_desired
+    from test_replay_function import sample
+    from xrelay.outages import Ledger
+
+    apply_desired(tmp_path, f"webhook:\n  url: {WEBHOOK_URL}\n")
+    fake_x.webhook_limit = 3
+    fake_x.add_webhook("https://a.example.com/webhook")  # sorts before ours
+    ours = fake_x.add_webhook(WEBHOOK_URL)
+    fake_x.add_webhook(WEBHOOK_URL + "2")  # sorts after ours
+    now = datetime.now(UTC)
+    Ledger(stack.stack.physical("StateTable")).declare(now - timedelta(hours=2), now - timedelta(hours=1))
+    result = stack.invoke("ReplayFunction", sample("ReplayFunction"))
+    assert result["webhook_id"] == ours and result["jobs_started"] == 1
+    assert [_json.loads(r.body)["webhook_id"] for r in fake_x.requests if r.path == "/2/webhooks/replay"] == [ours]
+
+
+def test_a_lost_span_is_logged_with_its_own_from_and_to(stack, caplog):
+    from test_replay import World, hm
+
+    world = World(stack)
+    world.ledger.declare(hm("09:00", day=25), hm("10:00", day=25))  # beyond the 24-hour horizon at noon on the 26th
+    report = world.run()
+    assert report.minutes_lost == 70
+    (record,) = [r for r in caplog.records if "beyond X's 24-hour replay horizon" in r.getMessage()]
+    assert (record.__dict__["from"], record.__dict__["to"]) == ("2026-11-25T08:55:00.000Z", "2026-11-25T10:05:00.000Z")
