@@ -185,6 +185,17 @@ def test_a_non_string_optional_field_is_refused_by_name_not_with_a_crash(field):
     assert str(refused.value) == f"X app secret JSON has non-string '{field}'"
 
 
+def test_the_signing_secrets_never_show_a_value_in_their_repr_or_a_traceback():
+    from xrelay.credentials import SigningSecrets
+
+    secrets = SigningSecrets.parse(json.dumps({"consumer_secret": CONSUMER, "previous_consumer_secret": OLD_CONSUMER,
+                                               "client_secret": CLIENT}))
+    shown = repr(secrets) + str(secrets)
+    assert not any(value in shown for value in (CONSUMER, OLD_CONSUMER, CLIENT))
+    assert shown.startswith("SigningSecrets(consumer_secret=<redacted>, previous_consumer_secret=<redacted>, "
+                            "client_secret=<redacted>, previous_client_secret=None)")
+
+
 # ---------------------------------------------------------------- constant-time comparison, everywhere
 
 
