@@ -65,3 +65,17 @@ def test_only_our_invalid_webhook_is_revalidated_and_only_its_subscriptions_prun
     assert mine not in world.x.xaa_subscriptions and theirs in world.x.xaa_subscriptions
     assert world.x.aaa_subscriptions[neighbour] == [ALICE] and set(world.x.webhooks) == {neighbour, ours, sibling}
     assert report.deleted == 1
+
+
+def test_the_plan_counts_our_invalid_webhook_as_one_drift_and_names_the_neighbours_when_ours_is_missing(world):
+    world.x.webhook_limit = 3
+    neighbour = world.x.add_webhook(NEIGHBOURS[1], valid=False)
+    ours = world.x.add_webhook(URL, valid=False)
+    plan = world.plan(desired())
+    assert plan.drift == 1
+    assert [(r.desired, r.actual, r.next) for r in plan.rows if r.what == "webhook"] == [
+        (URL, f"id {ours}, INVALID", "re-validate (PUT)")]
+    del world.x.webhooks[ours]
+    plan = world.plan(desired())
+    assert plan.drift == 1 and neighbour not in str(plan.rows)
+    assert [r.actual for r in plan.rows if r.what == "webhook"] == ["missing (X has 1 other webhook(s), left alone)"]
