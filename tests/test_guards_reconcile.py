@@ -79,3 +79,16 @@ def test_the_plan_counts_our_invalid_webhook_as_one_drift_and_names_the_neighbou
     plan = world.plan(desired())
     assert plan.drift == 1 and neighbour not in str(plan.rows)
     assert [r.actual for r in plan.rows if r.what == "webhook"] == ["missing (X has 1 other webhook(s), left alone)"]
+
+
+def test_out_of_time_every_remaining_action_is_skipped_and_the_log_says_how_many(world, caplog):
+    from xrelay.reconcile import StackUsers, reconcile
+
+    users = ["101", "102", "103", "104", "105"]
+    want = desired(activity=[{"event_type": "post.create", "filter": {"user_id": u}} for u in users])
+    left = iter([120.0, 60.0] + [10.0] * 10)  # seconds the Lambda has left before each action
+    with world.x.client() as client:
+        report = reconcile(want, client, StackUsers(world.state, world.secrets), world.state,
+                           seconds_left=lambda: next(left))
+    assert (report.created, report.skipped, report.out_of_time) == (1, 4, True)  # register + 1 create, 4 left
+    assert "out of time: 4 action(s) left for the next run" in caplog.text
