@@ -194,6 +194,8 @@ def test_the_signing_secrets_never_show_a_value_in_their_repr_or_a_traceback():
     assert not any(value in shown for value in (CONSUMER, OLD_CONSUMER, CLIENT))
     assert shown.startswith("SigningSecrets(consumer_secret=<redacted>, previous_consumer_secret=<redacted>, "
                             "client_secret=<redacted>, previous_client_secret=None)")
+    with pytest.raises(AttributeError):  # frozen: a handler cannot swap a key on the cached secrets
+        secrets.consumer = "attacker"  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------- constant-time comparison, everywhere
