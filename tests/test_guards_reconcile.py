@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from test_reconcile import ALICE, BOB, URL, World, desired
-from xrelay.reconcile import observe, same_url
+from xrelay.reconcile import observe
+from xrelay.xapi import same_url
 
 NEIGHBOURS = [
     "https://abc123.execute-api.us-east-1.amazonaws.com/Webhook",  # the path is case-sensitive

@@ -128,3 +128,21 @@ def test_a_lost_span_is_logged_with_its_own_from_and_to(stack, caplog):
     assert report.minutes_lost == 70
     (record,) = [r for r in caplog.records if "beyond X's 24-hour replay horizon" in r.getMessage()]
     assert (record.__dict__["from"], record.__dict__["to"]) == ("2026-11-25T08:55:00.000Z", "2026-11-25T10:05:00.000Z")
+
+
+def test_the_replay_finds_our_webhook_when_x_echoes_its_host_in_another_case(fake_x, stack, tmp_path):
+    """X may echo the URL with the scheme and host cased otherwise: the replay matches it as the reconcile does."""
+    from datetime import UTC, datetime
+
+    from conftest import WEBHOOK_URL, apply_desired
+    from test_replay_function import sample
+    from xrelay.outages import Ledger
+
+    apply_desired(tmp_path, f"webhook:\n  url: {WEBHOOK_URL}\n")
+    scheme, rest = WEBHOOK_URL.split("://", 1)
+    host, path = rest.split("/", 1)
+    ours = fake_x.add_webhook(f"{scheme.upper()}://{host.upper()}/{path}")
+    now = datetime.now(UTC)
+    Ledger(stack.stack.physical("StateTable")).declare(now - timedelta(hours=2), now - timedelta(hours=1))
+    result = stack.invoke("ReplayFunction", sample("ReplayFunction"))
+    assert result["webhook_id"] == ours and result["jobs_started"] == 1

@@ -43,6 +43,7 @@ from .xapi import (
     XaaSubscription,
     XApiClient,
     XApiError,
+    same_url,
 )
 
 _log = logging.getLogger("xrelay.reconcile")
@@ -182,15 +183,6 @@ class _Stop(Exception):
 
 
 # --- 1. observe --------------------------------------------------------------------------------------
-
-
-def same_url(a: str, b: str) -> bool:
-    """X echoes the URL it was given; compare ignoring the case of the scheme and host only."""
-    def norm(url: str) -> tuple[str, str]:
-        scheme, _, rest = url.partition("://")
-        host, slash, path = rest.partition("/")
-        return f"{scheme.lower()}://{host.lower()}", slash + path
-    return norm(a) == norm(b)
 
 
 def observe(client: XApiClient, desired: DesiredState, *, full: bool = False) -> Observation:

@@ -70,7 +70,7 @@ from .outages import (
     total_minutes,
 )
 from .store import iso
-from .xapi import Endpoint, RateLimited, XApiClient, XApiError
+from .xapi import Endpoint, RateLimited, XApiClient, XApiError, same_url
 
 _log = logging.getLogger("xrelay.replay")
 
@@ -367,7 +367,7 @@ def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, no
 
     try:
         if run.webhook_id is None and url:
-            run.webhook_id = next((w.id for w in connect().list_webhooks() if w.url == url), None)
+            run.webhook_id = next((w.id for w in connect().list_webhooks() if same_url(w.url, url)), None)
         if run.webhook_id is None:
             run.idle = ("no webhook to replay to: set the WebhookId Parameter, or declare the webhook URL "
                         "(`xrelay subscriptions apply`) and let the reconcile register it")

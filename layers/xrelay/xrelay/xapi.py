@@ -655,6 +655,17 @@ class XApiClient:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def same_url(a: str, b: str) -> bool:
+    """Whether two webhook URLs are one: X echoes the URL it was given, and schemes and hosts are
+    case-insensitive, so compare ignoring their case only. The reconcile and the replay both find
+    our webhook among X's this way."""
+    def norm(url: str) -> tuple[str, str]:
+        scheme, _, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme.lower()}://{host.lower()}", slash + path
+    return norm(a) == norm(b)
+
+
 def replay_date(value: datetime | str) -> str:
     """``YYYYMMDDHHMM`` in UTC, as the replay endpoint wants it. Naive datetimes are refused (whose time?)."""
     if isinstance(value, datetime):
