@@ -14,10 +14,11 @@ export SAM_CLI_TELEMETRY = 0
 .PHONY: install run test unit lint bench build clean
 
 install: $(BIN)/xrelay
-$(BIN)/xrelay: pyproject.toml
+$(BIN)/xrelay: pyproject.toml consumer/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e consumer  # the consumer library (its own package; tests/test_consumer_*.py)
 	@touch $@
 
 $(TOOLS)/bin/sam:
@@ -36,7 +37,7 @@ unit: install
 	$(BIN)/pytest
 
 lint: install $(TOOLS)/bin/sam
-	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/ruff check layers functions tests bench consumer
 	$(TOOLS)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint -t template.yaml
 
