@@ -37,8 +37,8 @@ unit: install
 	$(BIN)/pytest
 
 lint: install $(TOOLS)/bin/sam
-	$(BIN)/ruff check layers functions tests bench consumer
-	$(TOOLS)/bin/cfn-lint template.yaml
+	$(BIN)/ruff check layers functions tests bench consumer examples
+	$(TOOLS)/bin/cfn-lint template.yaml examples/consumer/template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint -t template.yaml
 
 bench: install
