@@ -281,3 +281,14 @@ def test_an_older_record_is_read(stack):
     assert consumer.process([old]).failures == {}
     (record,) = posts
     assert record.schema_version == 1 and not record.redacted and record.payload.id == POST_ID
+
+
+def test_a_body_that_is_no_record_fails_its_message_without_logging_its_content(stack, caplog):
+    (message,) = delivered(stack, fixture_bytes("xaa/18_dm.sent.json"))
+    body = json.loads(message["Body"])
+    body["known_type"] = {"a private message": "Thanks for the update!"}  # not a boolean
+    consumer = Consumer()
+    consumer.default(lambda record: None)
+    result = consumer.process([{**message, "Body": json.dumps(body)}])
+    assert list(result.failures) == [message["MessageId"]]
+    assert "known_type" in caplog.text and "Thanks for the update" not in caplog.text

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from .dedupe import Claim, DedupeTable
 from .record import EventRecord, NewerSchemaVersion, check_schema_version
 
@@ -41,6 +43,14 @@ class PointerMissing(Exception):
 
 class InProgressElsewhere(Exception):
     """Another invocation is processing a copy of this event right now: retry the message later."""
+
+
+def _loggable(exc: Exception) -> str:
+    # A validation error quotes the input it refused, which may be a DM's text: name the fields only.
+    if isinstance(exc, ValidationError):
+        return f"{exc.error_count()} invalid field(s): " + ", ".join(
+            ".".join(map(str, e["loc"])) or "(body)" for e in exc.errors()[:5])
+    return str(exc)
 
 
 @dataclass(frozen=True)
@@ -124,24 +134,25 @@ class Consumer:
                 if key in done_in_batch:
                     result.duplicates.append(key)
                     continue
-                if self._run(record, result):
-                    done_in_batch.add(key)
+                self._run(record, result)
+                done_in_batch.add(key)
             except Exception as exc:  # one message's failure never stops the batch
                 if key is not None:
                     failed_in_batch.add(key)
                 result.failures[message.message_id] = exc
                 level = logging.ERROR if isinstance(exc, NewerSchemaVersion | PointerMissing) else logging.WARNING
-                log.log(level, "message %s (%s) failed: %s: %s", message.message_id, key, type(exc).__name__, exc)
+                log.log(level, "message %s (%s) failed: %s: %s", message.message_id, key, type(exc).__name__,
+                        _loggable(exc))
         return result
 
-    def _run(self, record: EventRecord, result: BatchResult) -> bool:
-        """Run ``record``'s handler under the dedupe claim; False when it was a duplicate."""
+    def _run(self, record: EventRecord, result: BatchResult) -> None:
+        """Run ``record``'s handler under the dedupe claim (nothing for a duplicate)."""
         key = record.event_key
         if self.dedupe is not None:
             claim = self.dedupe.claim(key)
             if claim is Claim.DONE:
                 result.duplicates.append(key)
-                return True
+                return
             if claim is Claim.BUSY:
                 raise InProgressElsewhere(f"{key} is being processed by another invocation")
         try:
@@ -159,7 +170,6 @@ class Consumer:
             raise
         if self.dedupe is not None:
             self.dedupe.complete(key)
-        return True
 
     def _route(self, record: EventRecord) -> Handler | None:
         if record.is_compliance and self._compliance is not None:
