@@ -677,10 +677,11 @@ def sam_zip_copy(src: Path, dst: Path) -> None:
 
 def measure_shipped_pyc(runs: int) -> dict[str, Any]:
     """Cold import of each handler over the built layer: with the unchecked-hash .pyc the layer's makefile
-    ships, against the timestamp .pyc that pip writes (what the python3.11 build method ships), which
+    ships, against the timestamp .pyc that pip writes (what SAM's python build method ships), which
     the 1980 zip dates make stale, so Python recompiles on every cold start (and cannot cache: /opt is
     read-only, played by PYTHONDONTWRITEBYTECODE). The layer is built for this machine's architecture,
     with the same makefile: it downloads the pinned wheels, so it needs the package registry."""
+    import importlib.util
     import platform
     import tempfile
 
@@ -691,6 +692,8 @@ def measure_shipped_pyc(runs: int) -> dict[str, Any]:
         built = Path(tmp) / "built"
         done = subprocess.run(["make", "--no-print-directory", "-C", str(LAYER), "build-XrelayLayer",
                                f"ARTIFACTS_DIR={built}", f"PLATFORM={arch}", f"PYTHON={sys.executable}",
+                               f"PYTHON_VERSION={sys.version_info[0]}.{sys.version_info[1]}",
+                               f"PYC_MAGIC={int.from_bytes(importlib.util.MAGIC_NUMBER[:2], 'little')}",
                                f"RUNTIME_DIR={Path(tmp) / 'unchecked' / 'python'}"],
                               capture_output=True, text=True)
         if done.returncode != 0:

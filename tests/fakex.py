@@ -1108,3 +1108,227 @@ def _named_error(status: int, name: str, text: str) -> httpx.Response:
 def _aaa_error(status: int, name: str, text: str) -> httpx.Response:
     # In the field, AAA's named errors reach clients only as errors[].message, "Code: text".
     return _error(status, name, text, field_shape={"errors": [{"message": f"{name}: {text}"}]})
+
+
+# ==== BEGIN users login (issue 15): OAuth 2.0 authorization code + PKCE, and GET /2/users/me ========
+# Kept in one block on purpose (other work reshapes the error bodies above): these handlers run
+# before FakeX._handle's own routing and leave everything else to it.
+#
+# * ``GET /i/oauth2/authorize`` (x.com's consent page): the person signed in at X is
+#   ``fake.signed_in_user`` (a test sets it; None: nobody, X would show its login page), who
+#   consents at once, or refuses when ``fake.consent`` is False. Checked as X does: response_type
+#   code, the app's client_id, a redirect_uri registered for the app (``fake.redirect_uris``; empty
+#   means any http://127.0.0.1 callback), a state, scopes X knows, an S256 code_challenge. The
+#   answer is the 302 back to redirect_uri with code and state (or error=access_denied).
+# * ``POST /2/oauth2/token`` with grant_type=authorization_code: the code once, within 30 seconds,
+#   with the same redirect_uri and the verifier whose S256 is the challenge; client auth as for
+#   refreshes. Tokens as register_oauth2_user issues them, with the scopes consented to.
+# * ``GET /2/users/me`` with a user's OAuth 2.0 token (users.read and tweet.read): data.id.
+# * OAuth 1.0a three-legged: ``POST /oauth/request_token`` (signed with the consumer secret alone,
+#   oauth_callback in the header), ``GET /oauth/authorize?oauth_token=`` (the same signed-in person
+#   and consent; back to the callback with oauth_token and oauth_verifier, or ``denied``),
+#   ``POST /oauth/access_token`` (signed with the request token's secret, the verifier once): a
+#   user token pair as register_oauth1_user issues it, form-encoded with user_id and screen_name.
+
+AUTHORIZE_PATH = "/i/oauth2/authorize"
+USERS_ME_PATH = "/2/users/me"
+AUTHORIZATION_CODE_SECONDS = 30
+X_OAUTH2_SCOPES = frozenset({
+    "tweet.read", "tweet.write", "tweet.moderate.write", "users.email", "users.read", "follows.read",
+    "follows.write", "offline.access", "space.read", "mute.read", "mute.write", "like.read", "like.write",
+    "list.read", "list.write", "block.read", "block.write", "bookmark.read", "bookmark.write", "dm.read",
+    "dm.write", "media.write", "broadcast.read"})
+
+
+@dataclass
+class AuthorizationCode:
+    user_id: str
+    scope: str
+    redirect_uri: str
+    challenge: str
+    issued_at: float
+    used: bool = False
+
+
+def _login_state(fake: FakeX) -> SimpleNamespace:
+    if "_login" not in fake.__dict__:
+        fake.__dict__["_login"] = SimpleNamespace(codes={}, request_tokens={})
+    for name, default in (("signed_in_user", None), ("consent", True), ("redirect_uris", [])):
+        fake.__dict__.setdefault(name, default)
+    return fake.__dict__["_login"]
+
+
+def _s256(verifier: str) -> str:
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _redirect(uri: str, **params: str) -> httpx.Response:
+    from urllib.parse import urlencode
+
+    return httpx.Response(302, headers={"location": f"{uri}?{urlencode(params)}"})
+
+
+def _authorize(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    login, q = _login_state(fake), dict(request.url.params)
+    redirect_uri = q.get("redirect_uri", "")
+    registered = fake.redirect_uris or []
+    if (not redirect_uri or (registered and redirect_uri not in registered)
+            or (not registered and not redirect_uri.startswith("http://127.0.0.1:"))):
+        return _json(400, {"error": "invalid_request", "error_description": "redirect_uri is not registered"})
+    if q.get("client_id") != fake.client_id:
+        return _json(400, {"error": "invalid_request", "error_description": "unknown client_id"})
+    problems = [name for name in ("response_type", "state", "scope", "code_challenge", "code_challenge_method")
+                if not q.get(name)]
+    scopes = q.get("scope", "").split()
+    if problems or q["response_type"] != "code" or q["code_challenge_method"] != "S256" \
+            or not set(scopes) <= X_OAUTH2_SCOPES:
+        return _redirect(redirect_uri, error="invalid_request", state=q.get("state", ""))
+    if fake.signed_in_user is None:
+        return httpx.Response(200, text="<html>Sign in to X</html>")
+    if not fake.consent:
+        return _redirect(redirect_uri, error="access_denied", state=q["state"])
+    code = secrets.token_urlsafe(32)
+    login.codes[code] = AuthorizationCode(fake.signed_in_user, " ".join(scopes), redirect_uri,
+                                          q["code_challenge"], fake.clock())
+    return _redirect(redirect_uri, code=code, state=q["state"])
+
+
+def _code_grant(fake: FakeX, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
+    logged.endpoint = TOKEN_ENDPOINT
+    try:
+        form = _token_form(request)
+        fake._authenticate_client(request, form)
+        logged.auth = CLIENT
+        unknown = sorted(form.keys() - {"grant_type", "code", "redirect_uri", "code_verifier", "client_id"})
+        if unknown:
+            raise _Refused(_oauth_error(400, "invalid_request", f"Unexpected parameter [{unknown[0]}]."))
+        for name in ("code", "redirect_uri", "code_verifier"):
+            if not form.get(name):
+                raise _Refused(_oauth_error(400, "invalid_request", f"Missing required parameter [{name}]."))
+        grant = _login_state(fake).codes.get(form["code"])
+        if (grant is None or grant.used or fake.clock() - grant.issued_at > AUTHORIZATION_CODE_SECONDS
+                or grant.redirect_uri != form["redirect_uri"] or _s256(form["code_verifier"]) != grant.challenge):
+            raise _Refused(_oauth_error(400, "invalid_request", "Value passed for the authorization code was invalid."))
+    except _Refused as refused:
+        return refused.response
+    grant.used = True
+    credentials, refresh_token = fake._issue_oauth2(grant.user_id, OAUTH2_TOKEN_SECONDS, grant.scope)
+    logged.user_id = grant.user_id
+    body = {"token_type": "bearer", "expires_in": OAUTH2_TOKEN_SECONDS, "access_token": credentials.access_token,
+            "scope": grant.scope}
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return httpx.Response(200, json=body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _users_me(fake: FakeX, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
+    header = request.headers.get("authorization", "")
+    user = fake.users.get(header[len("Bearer "):]) if header.startswith("Bearer ") else None
+    if user is None or user.credentials.kind != OAUTH2 or user.revoked or fake._expired(user):
+        return _unauthorized()
+    logged.endpoint, logged.auth, logged.user_id = "GET /2/users/me", OAUTH2, user.user_id
+    return _json(200, {"data": {"id": user.user_id, "name": f"User {user.user_id}", "username": f"u{user.user_id}"}})
+
+
+OAUTH1_REQUEST_TOKEN_PATH, OAUTH1_AUTHORIZE_PATH, OAUTH1_ACCESS_TOKEN_PATH = (
+    "/oauth/request_token", "/oauth/authorize", "/oauth/access_token")
+
+
+@dataclass
+class RequestToken:
+    secret: str
+    callback: str
+    verifier: str | None = None
+    user_id: str | None = None
+    used: bool = False
+
+
+def _oauth1_signed(fake: FakeX, request: httpx.Request, token_secret: str) -> dict[str, str] | None:
+    """The request's oauth_* parameters if its HMAC-SHA1 signature holds for ``token_secret``, else None."""
+    header = request.headers.get("authorization", "")
+    if not header.startswith("OAuth "):
+        return None
+    try:
+        params = {k: oauth1_utils.unescape(v) for k, v in oauth1_utils.parse_authorization_header(header)}
+    except ValueError:
+        return None
+    if params.get("oauth_consumer_key") != fake.consumer_key or params.get("oauth_signature_method") != "HMAC-SHA1":
+        return None
+    collected = oauth1_signature.collect_parameters(uri_query=request.url.query.decode(), headers={"Authorization": header},
+                                                    exclude_oauth_signature=True)
+    base_string = oauth1_signature.signature_base_string(
+        "POST", oauth1_signature.base_string_uri(str(request.url)), oauth1_signature.normalize_parameters(collected))
+    holder = SimpleNamespace(client_secret=fake.consumer_secret, resource_owner_secret=token_secret)
+    expected = oauth1_signature.sign_hmac_sha1_with_client(base_string, holder)
+    return params if oauth1_signature.safe_string_equals(expected, params.get("oauth_signature", "")) else None
+
+
+def _form(status: int, **fields: str) -> httpx.Response:
+    from urllib.parse import urlencode
+
+    return httpx.Response(status, text=urlencode(fields), headers={"content-type": "text/html; charset=utf-8"})
+
+
+def _oauth1_request_token(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    params = _oauth1_signed(fake, request, "")
+    if params is None or "oauth_token" in params or not params.get("oauth_callback"):
+        return _unauthorized()
+    token = secrets.token_urlsafe(20)
+    _login_state(fake).request_tokens[token] = RequestToken(secrets.token_urlsafe(30), params["oauth_callback"])
+    return _form(200, oauth_token=token, oauth_token_secret=_login_state(fake).request_tokens[token].secret,
+                 oauth_callback_confirmed="true")
+
+
+def _oauth1_authorize(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    token = request.url.params.get("oauth_token", "")
+    pending = _login_state(fake).request_tokens.get(token)
+    if pending is None or pending.verifier is not None:
+        return httpx.Response(400, text="<html>This page is no longer valid.</html>")
+    if fake.signed_in_user is None:
+        return httpx.Response(200, text="<html>Sign in to X</html>")
+    if not fake.consent:
+        return _redirect(pending.callback, denied=token)
+    pending.verifier, pending.user_id = secrets.token_urlsafe(20), fake.signed_in_user
+    return _redirect(pending.callback, oauth_token=token, oauth_verifier=pending.verifier)
+
+
+def _oauth1_access_token(fake: FakeX, request: httpx.Request) -> httpx.Response:
+    header = request.headers.get("authorization", "")
+    try:
+        token = dict(oauth1_utils.parse_authorization_header(header)).get("oauth_token", "") if header else ""
+    except ValueError:
+        token = ""
+    pending = _login_state(fake).request_tokens.get(oauth1_utils.unescape(token) if token else "")
+    params = _oauth1_signed(fake, request, pending.secret) if pending else None
+    if (params is None or pending.used or pending.verifier is None
+            or not secrets.compare_digest(params.get("oauth_verifier", ""), pending.verifier)):
+        return _unauthorized()
+    pending.used = True
+    credentials = fake.register_oauth1_user(pending.user_id)
+    return _form(200, oauth_token=credentials.access_token, oauth_token_secret=credentials.access_token_secret,
+                 user_id=pending.user_id, screen_name=f"u{pending.user_id}")
+
+
+_handle_without_login = FakeX._handle
+
+
+def _handle_with_login(fake: FakeX, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
+    path = request.url.path
+    if request.method == "GET" and path == AUTHORIZE_PATH:
+        return _authorize(fake, request)
+    if request.method == "GET" and path == USERS_ME_PATH:
+        return _users_me(fake, request, logged)
+    if request.method == "POST" and path == TOKEN_PATH and b"grant_type=authorization_code" in request.content:
+        return _code_grant(fake, request, logged)
+    oauth1 = {("POST", OAUTH1_REQUEST_TOKEN_PATH): _oauth1_request_token, ("GET", OAUTH1_AUTHORIZE_PATH): _oauth1_authorize,
+              ("POST", OAUTH1_ACCESS_TOKEN_PATH): _oauth1_access_token}.get((request.method, path))
+    if oauth1 is not None:
+        _login_state(fake)
+        return oauth1(fake, request)
+    return _handle_without_login(fake, request, logged)
+
+
+FakeX._handle = _handle_with_login  # type: ignore[method-assign]
+# ==== END users login ================================================================================

@@ -1,4 +1,4 @@
-"""The layer's compile step (layers/xrelay/Makefile): .pyc that Lambda's python3.11 really uses.
+"""The layer's compile step (layers/xrelay/Makefile): .pyc that Lambda's python3.13 really uses.
 
 `sam build` itself is not run here (slow, and it downloads wheels); `make build` runs it and then
 the same `check-pyc` over the built layer.
@@ -10,7 +10,6 @@ import marshal
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -20,19 +19,27 @@ from conftest import ROOT
 from xrelay import template as tpl
 
 LAYER_DIR = ROOT / "layers" / "xrelay"
-LAMBDA_PY311_MAGIC = (3495).to_bytes(2, "little") + b"\r\n"
+LAMBDA_PY313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"
 UNCHECKED_HASH = (1).to_bytes(4, "little")  # flags: hash-based, source not checked
 DOS_EPOCH = 315532800  # 1980-01-01, the date sam deploy gives every file it zips
 
-# Lambda's interpreter: this one when it is a 3.11, else python3.11 from PATH (as `make build` uses).
-PY311 = sys.executable if sys.version_info[:2] == (3, 11) else shutil.which("python3.11")
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None or PY311 is None, reason="needs make and python3.11")
+def lambda_python() -> str | None:
+    """A python3.13 that runs: the Makefile's LAMBDA_PYTHON_BIN (PATH first, then pyenv's versions)."""
+    done = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), "lambda-python"],
+                          capture_output=True, text=True)
+    path = Path(done.stdout.strip() or "/nonexistent") / "python3.13"
+    return str(path) if done.returncode == 0 and path.is_file() else None
+
+# Lambda's interpreter, found as `make build` finds it (the root Makefile's LAMBDA_PYTHON_BIN).
+PY313 = lambda_python()
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None or PY313 is None, reason="needs make and python3.13")
 
 
 def make(target: str, directory: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "--no-print-directory", "-C", str(LAYER_DIR), target, f"DIR={directory}",
-                           f"PYTHON={PY311}"], capture_output=True, text=True)
+                           f"PYTHON={PY313}"], capture_output=True, text=True)
 
 
 def package(root: Path) -> Path:
@@ -58,7 +65,7 @@ def sam_zip_and_unpack(src: Path, dst: Path) -> None:
 
 
 def import_verbosely(path: Path) -> str:
-    done = subprocess.run([PY311, "-v", "-c", "import pkg.mod; assert pkg.mod.VALUE == 42"],
+    done = subprocess.run([PY313, "-v", "-c", "import pkg.mod; assert pkg.mod.VALUE == 42"],
                           env={"PYTHONPATH": str(path), "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ["PATH"]},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -76,14 +83,14 @@ def test_compiled_modules_are_used_after_sam_deploy_zips_them(tmp_path):
     built = package(tmp_path / "build")
     done = make("pyc", built)
     assert done.returncode == 0, done.stderr
-    assert "2 modules, each with its unchecked-hash .pyc (magic 3495)" in done.stdout
-    pyc = (built / "pkg" / "__pycache__" / "mod.cpython-311.pyc").read_bytes()
-    assert pyc[:4] == LAMBDA_PY311_MAGIC and pyc[4:8] == UNCHECKED_HASH
+    assert "2 modules, each with its unchecked-hash .pyc (magic 3571)" in done.stdout
+    pyc = (built / "pkg" / "__pycache__" / "mod.cpython-313.pyc").read_bytes()
+    assert pyc[:4] == LAMBDA_PY313_MAGIC and pyc[4:8] == UNCHECKED_HASH
     assert marshal.loads(pyc[16:]).co_filename == "/opt/python/pkg/mod.py"  # what Lambda's tracebacks say
 
     unpacked = tmp_path / "opt"
     sam_zip_and_unpack(built, unpacked)
-    cached = unpacked / "pkg" / "__pycache__" / "mod.cpython-311.pyc"
+    cached = unpacked / "pkg" / "__pycache__" / "mod.cpython-313.pyc"
     assert f"{cached} matches {unpacked / 'pkg' / 'mod.py'}" in import_verbosely(unpacked)
 
 
@@ -91,7 +98,7 @@ def test_timestamp_pyc_would_be_ignored_after_the_zip(tmp_path):
     """Why unchecked-hash: the .pyc pip and plain compileall write record the source's mtime, which
     the zip replaces with 1980-01-01, so Python recompiles on every cold start."""
     built = package(tmp_path / "build")
-    subprocess.run([PY311, "-m", "compileall", "-q", str(built)], check=True)
+    subprocess.run([PY313, "-m", "compileall", "-q", str(built)], check=True)
     unpacked = tmp_path / "opt"
     sam_zip_and_unpack(built, unpacked)
     assert "bytecode is stale for 'pkg.mod'" in import_verbosely(unpacked)

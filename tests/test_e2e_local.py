@@ -91,9 +91,9 @@ def running_local(log_dir: Path, **env: str) -> Iterator[Local]:
     port, aws_port = _free_ports(2)
     log = log_dir / "output.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # a state dir of its own: nothing restored from an earlier run
             [sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, "local",
-             "--port", str(port), "--aws-port", str(aws_port)],
+             "--port", str(port), "--aws-port", str(aws_port), "--state-dir", str(log_dir)],
             cwd=ROOT, env=_child_env(**env), stdout=out, stderr=subprocess.STDOUT)
     running = Local(f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}", log)
     try:

@@ -137,6 +137,22 @@ def test_a_quarantined_delivery_needs_a_person(healthy, fake_x, capsys):
     assert "xrelay events reprocess" in problem(report, "quarantine")
 
 
+def test_a_discarded_quarantined_delivery_no_longer_needs_a_person_and_stays_on_record(healthy, fake_x, capsys):
+    assert post(healthy, fixture_bytes("other/unrecognised_shape.json"), secret=fake_x.consumer_secret)[0] == 200
+    capsys.readouterr()
+    assert main(["events", "quarantine"]) == 0
+    delivery = capsys.readouterr().out.splitlines()[1].split()[2]  # the 16-character prefix shown
+    assert main(["events", "discard", delivery, "--reason", "a test shape X never sends", "--by", "ops"]) == 0
+    assert "kept on record" in capsys.readouterr().out
+    code, report = status_json(capsys)
+    assert report.quarantine.pending == 0 and not [p for p in report.problems if p.check == "quarantine"]
+    assert main(["events", "quarantine", "--all"]) == 0
+    listed = capsys.readouterr().out
+    assert "discarded" in listed and "by ops" in listed and "a test shape X never sends" in listed
+    assert main(["events", "discard", delivery, "--reason", "again"]) == 2  # nothing pending by that id
+    assert "no pending quarantined delivery" in capsys.readouterr().err
+
+
 def test_a_declared_user_without_credentials_needs_authorization(wired, capsys):
     reconcile(wired)  # Alice never authorised the app
     code, out, _ = run_status(capsys)

@@ -98,7 +98,9 @@ def test_teardown_removes_subscriptions_then_the_webhook_and_nothing_that_is_not
         "DELETE /2/webhooks/:webhook_id as app -> 200",
     ]
     out, err = capsys.readouterr()
-    assert [line.split(":")[0] for line in err.splitlines()] == [f"[{n}/4] removed" for n in (1, 2, 3, 4)]
+    target, *progress = err.splitlines()  # first which stack and account it talks to
+    assert target.startswith("xrelay: stack 'xrelay' in AWS account 123456789012, region us-east-1")
+    assert [line.split(":")[0] for line in progress] == [f"[{n}/4] removed" for n in (1, 2, 3, 4)]
     assert f"AAA user {ALICE}" in out and f"XAA post.create {{user_id: {BOB}}} tag 'posts'" in out
     assert "not ours, left alone: 1 other webhook(s), 2 XAA subscription(s)" in out
     assert "removed 4, already gone 0" in out and "sam delete" in out

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
+import iam
 from conftest import ROOT
 from xrelay import template as tpl
 
@@ -17,15 +17,6 @@ USERS_SECRETS = ("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::Acc
                  "secret:xrelay/${AWS::StackName}/users/*")
 
 
-def statements(function: str) -> list[dict[str, Any]]:
-    found = []
-    for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", []):
-        found.extend(policy.get("Statement", []))
-    return found
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def test_the_app_secret_parameter_is_renamed_everywhere():
@@ -35,9 +26,9 @@ def test_the_app_secret_parameter_is_renamed_everywhere():
     assert "bearer_token" in PARAMETERS["XAppSecretArn"]["Description"]
     env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert env["X_APP_SECRET_ARN"] == {"Ref": "XAppSecretArn"}
-    for function in ("CrcFunction", "IntakeFunction"):
-        policies = TEMPLATE["Resources"][function]["Properties"]["Policies"]
-        assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "XAppSecretArn"}}} in policies
+    for function in ("CrcFunction", "IntakeFunction", "ReconcileFunction", "ReplayFunction"):
+        assert iam.grants(function)["secretsmanager:GetSecretValue"] >= {iam.APP_SECRET}
+    assert "secretsmanager:GetSecretValue" not in iam.grants("PublisherFunction")
 
 
 @pytest.mark.parametrize("value,allowed", [
@@ -63,7 +54,9 @@ def test_reconcile_schedule_parameter(value, allowed):
 def test_reconcile_function_runs_on_the_schedule_one_at_a_time():
     assert "ReconcileFunction" in tpl.functions(TEMPLATE)
     assert (RECONCILE["CodeUri"].rstrip("/"), RECONCILE["Handler"]) == ("functions/reconcile", "app.handler")
-    assert (RECONCILE["Timeout"], RECONCILE["ReservedConcurrentExecutions"]) == (120, 1)
+    assert RECONCILE["Timeout"] == 120
+    # one at a time through the state table's lease (test_lease.py), not reserved concurrency
+    assert "ReservedConcurrentExecutions" not in RECONCILE
     events = list(RECONCILE["Events"].values())
     assert [e["Type"] for e in events] == ["Schedule"]
     assert events[0]["Properties"]["Schedule"] == {"Ref": "ReconcileSchedule"}
@@ -80,20 +73,19 @@ def test_reconcile_function_environment():
 
 
 def test_reconcile_function_permissions_are_named_and_scoped():
-    assert [p for p in RECONCILE["Policies"] if "Statement" not in p] == []  # no broad policy templates
-    grants: dict[str, set[str]] = {}
-    for statement in statements("ReconcileFunction"):
-        assert statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"]):
-            assert "*" not in action
-            for resource in as_list(statement["Resource"]):
-                key = resource["Fn::Sub"] if "Fn::Sub" in resource else repr(resource)
-                grants.setdefault(key, set()).add(action)
-    assert grants == {
-        repr({"Fn::GetAtt": ["StateTable", "Arn"]}): {
-            "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
-        repr({"Ref": "XAppSecretArn"}): {"secretsmanager:GetSecretValue"},
-        USERS_SECRETS: {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+    users = "arn:aws:secretsmanager:us-east-1:123456789012:secret:xrelay/xrelay/users/*"
+    by_resource: dict[str, set[str]] = {}
+    for action, resources in iam.grants("ReconcileFunction").items():
+        assert "*" not in action
+        for resource in resources:
+            by_resource.setdefault(resource, set()).add(action)
+    assert by_resource == {
+        "StateTable.Arn": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+        iam.APP_SECRET: {"secretsmanager:GetSecretValue"},
+        f"{iam.APP_SECRET}-??????": {"secretsmanager:GetSecretValue"},
+        users: {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"},
+        "ReconcileLogGroup.Arn": {"logs:CreateLogStream", "logs:PutLogEvents"},
+        "*": {"kms:Decrypt"},  # through Secrets Manager, for the app secret only (test_template_iam.py)
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import iam
 from conftest import ROOT
 from xrelay import template as tpl
 
@@ -81,38 +82,50 @@ def names_a_template_thing(value: Any) -> bool:
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_every_function_has_its_own_least_privilege_policies(function):
+@pytest.mark.parametrize("parameters", [{}, {"EnableTracing": "true", "KmsKeyArn": KEY}], ids=["defaults", "all-on"])
+def test_every_function_has_its_own_least_privilege_role(function, parameters):
     props = RESOURCES[function]["Properties"]
-    assert "Role" not in props  # SAM builds the role from Policies, nothing shared or broader
-    policies = props.get("Policies")
-    assert policies, f"{function} has no explicit policies"
-    for policy in policies:
-        assert isinstance(policy, dict), f"{function}: a managed policy by name ({policy!r}) is not scoped"
-        if "Statement" not in policy:
-            (name, args), = policy.items()
-            assert name in SCOPED_POLICY_TEMPLATES, f"{function}: unexpected policy template {name}"
-            assert names_a_template_thing(args[SCOPED_POLICY_TEMPLATES[name]])
-            continue
-        for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            actions = as_list(statement["Action"])
-            for action in actions:
-                assert "*" not in action, f"{function}: wildcard action {action}"
-            for resource in as_list(statement["Resource"]):
-                if resource == "*":
-                    assert set(actions) <= UNSCOPABLE_ACTIONS, f"{function}: {actions} on every resource"
-                else:
-                    assert names_a_template_thing(resource), f"{function}: {resource!r} is not this stack's"
+    assert "Policies" not in props  # SAM would ignore them beside a Role
+    role = RESOURCES[iam.role_of(function)]
+    assert role["Type"] == "AWS::IAM::Role" and "ManagedPolicyArns" not in role["Properties"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert sum(iam.role_of(f) == iam.role_of(function) for f in FUNCTIONS) == 1  # not shared
+    for statement in iam.statements(function, **parameters):
+        assert statement["Effect"] == "Allow"
+        actions = iam.as_list(statement["Action"])
+        for action in actions:
+            assert "*" not in action, f"{function}: wildcard action {action}"
+        for resource in iam.as_list(statement["Resource"]):
+            if resource == "*":
+                # only actions that take no resource, or KMS use through Secrets Manager for one secret
+                assert set(actions) <= UNSCOPABLE_ACTIONS or (
+                    actions == ["kms:Decrypt"]
+                    and statement["Condition"]["StringLike"]["kms:ViaService"] == "secretsmanager.*.amazonaws.com"
+                    and "kms:EncryptionContext:SecretARN" in statement["Condition"]["StringLike"]), (
+                    f"{function}: {actions} on every resource")
+            else:  # this stack's resources, its users' secrets, the app secret or the key
+                assert (resource.split(".")[0] in RESOURCES or resource.startswith(iam.APP_SECRET)
+                        or resource in (KEY, "arn:aws:secretsmanager:us-east-1:123456789012:secret:xrelay/xrelay/users/*")
+                        ), f"{function}: {resource}"
 
 
-def test_the_kms_key_grant_exists_only_with_a_key_and_covers_exactly_the_functions():
-    policy = RESOURCES["KmsKeyUsePolicy"]
-    assert policy["Condition"] == "HasKmsKey"
+# What each function does with KmsKeyArn's key: DynamoDB reads and writes need kms:Decrypt of the
+# table key, sending to an encrypted queue also kms:GenerateDataKey; the CRC touches neither.
+KMS_USE = {"CrcFunction": set(), "IntakeFunction": {"kms:Decrypt"}, "ReconcileFunction": {"kms:Decrypt"},
+           "ReplayFunction": {"kms:Decrypt"}, "PublisherFunction": {"kms:Decrypt", "kms:GenerateDataKey"}}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_kms_key_is_granted_only_with_a_key_and_only_the_actions_each_function_uses(function):
+    def on_key(**parameters):
+        return {action for action, resources in iam.grants(function, **parameters).items() if KEY in resources}
+
+    assert on_key(KmsKeyArn="") == set()
+    assert on_key(KmsKeyArn=KEY) == KMS_USE[function]
+    for name in ("KmsKeyUsePolicy", "KmsKeySendPolicy"):
+        assert RESOURCES[name]["Condition"] == "HasKmsKey"
     assert TEMPLATE["Conditions"]["HasKmsKey"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]}]}
-    assert policy["Properties"]["Roles"] == [{"Ref": f"{function}Role"} for function in FUNCTIONS]
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statements == [{"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                           "Resource": {"Ref": "KmsKeyArn"}}]
 
 
 @pytest.mark.parametrize("queue", QUEUES)
@@ -209,13 +222,26 @@ def test_log_retention_takes_only_values_cloudwatch_logs_accepts():
 def test_public_functions_reserve_concurrency_unless_it_is_zero(function, parameter):
     assert "ReservedConcurrentExecutions" not in properties(function, **{parameter: "0"})
     assert properties(function, **{parameter: "25"})["ReservedConcurrentExecutions"] == "25"
-    assert properties(function)["ReservedConcurrentExecutions"] == str(PARAMETERS[parameter]["Default"])
+
+
+NEW_ACCOUNT_CONCURRENCY_QUOTA = 10  # a new AWS account's concurrent executions
+UNRESERVED_MINIMUM = 10  # Lambda refuses a reservation that leaves fewer unreserved
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_defaults_deploy_on_a_new_account(function):
+    # Any reservation at all fails there: quota 10 - reserved < the unreserved minimum of 10.
+    assert "ReservedConcurrentExecutions" not in properties(function), f"{function} reserves by default"
+    reserved = sum(int(properties(f).get("ReservedConcurrentExecutions", 0)) for f in FUNCTIONS)
+    assert NEW_ACCOUNT_CONCURRENCY_QUOTA - reserved >= UNRESERVED_MINIMUM
 
 
 def test_defaults_absorb_x_replay_bursts():
     rate, burst = PARAMETERS["ApiThrottleRate"]["Default"], PARAMETERS["ApiThrottleBurst"]["Default"]
     assert rate > X_REPLAY_DELIVERIES_PER_S and burst >= rate
-    assert PARAMETERS["IntakeReservedConcurrency"]["Default"] >= X_REPLAY_DELIVERIES_PER_S * INTAKE_WARM_P99_S
+    # the reservation the Parameter's description recommends covers a replay at intake's p99
+    recommended = int(re.search(r"so (\d+) leaves headroom", PARAMETERS["IntakeReservedConcurrency"]["Description"])[1])
+    assert recommended >= X_REPLAY_DELIVERIES_PER_S * INTAKE_WARM_P99_S
 
 
 def test_the_custom_domain_exists_only_with_its_certificate():

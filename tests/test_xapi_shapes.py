@@ -46,6 +46,7 @@ CALLS: dict[Endpoint, Callable[[XApiClient], Any]] = {
     Endpoint.XAA_CREATE: lambda x: x.create_xaa_subscription("post.create", {"user_id": UID}),
     Endpoint.XAA_UPDATE: lambda x: x.update_xaa_subscription(SID, tag="posts"),
     Endpoint.XAA_DELETE: lambda x: x.delete_xaa_subscription(SID),
+    Endpoint.USERS_ME: lambda x: x.me(USER),
 }
 LISTS = (Endpoint.WEBHOOKS_LIST, Endpoint.AAA_LIST, Endpoint.XAA_LIST)
 PROBLEM_JSON = {"content-type": "application/problem+json"}

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from xrelay.config import Settings
+from xrelay.lease import exclusive
 from xrelay.observability import M, count, count_run, make_logger, make_metrics, make_tracer
 from xrelay.reconcile import metric_values, run_for_stack
 from xrelay.store import StateStore
@@ -20,7 +21,21 @@ copy_config_to_registered_loggers(source_logger=logger, include={"xrelay.reconci
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event, context):
-    run = run_for_stack(SETTINGS, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    # Two overlapping runs would race on X: the one that finds the lease taken does nothing, and
+    # leaves the last run's record for `xrelay status` as it is. The next scheduled run is on time.
+    with exclusive(SETTINGS.state_table, "reconcile", context.aws_request_id, seconds_left()) as held:
+        if not held:
+            logger.info("another reconcile run is still running: this one does nothing")
+            count(metrics, M.RECONCILE_FAILED, 0)
+            return {"ok": True, "error": None, "idle": "another reconcile run is still running"}
+        return _reconcile(seconds_left)
+
+
+def _reconcile(seconds_left):
+    run = run_for_stack(SETTINGS, seconds_left=seconds_left)
     if run.report is not None:
         count_run(metrics, metric_values(run.report), run.report.errors)
     count(metrics, M.RECONCILE_FAILED, 1 if run.error else 0)

@@ -2,7 +2,9 @@
 
 Every command that touches AWS uses the standard credential chain and ``AWS_ENDPOINT_URL``, so
 the same command works against ``xrelay local`` and a deployed stack; resources are found from
-the stack (``--stack-name``, default from samconfig.toml), never typed in.
+the stack (``--stack-name``, default from samconfig.toml), never typed in. Each one says on
+stderr which target it talks to (:mod:`xrelay.target`); expected failures are one line and an
+exit code (:mod:`xrelay.cli_errors`), never a traceback.
 """
 
 from __future__ import annotations
@@ -15,29 +17,46 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from .cli_errors import CliError, explain
 from .stack import default_stack_name, project_root
+from .target import LOCAL_AWS
 
-LOCAL_AWS = "http://127.0.0.1:5000"
+DESCRIPTION = "xrelay: run the stack locally, send and invoke, inspect and repair events, operate a deployed stack."
+EPILOG = ("Exit codes: 0 done; 1 done, and the result is a failure; 2 wrong command line, input file or stack "
+          "name; 3 target unreachable (no local stack running, no network, credentials missing or refused); "
+          "130 interrupted.")
+# This command's choices, for _aws_env (set by main).
+_session: dict[str, Any] = {"local": False, "stack": "xrelay", "announced": False, "target": None,
+                           "account": None, "region": None}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="xrelay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="xrelay", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--stack-name", default=None, help="CloudFormation stack (default: samconfig.toml's)")
+    parser.add_argument("--local", action="store_true",
+                        help=f"talk to the local emulator ({LOCAL_AWS}, or AWS_ENDPOINT_URL's loopback endpoint) "
+                             "even when AWS credentials are configured")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("local", help="run the whole stack locally (moto in server mode, no Docker)")
     p.add_argument("--port", type=int, default=3000, help="HTTP port of the webhook API (default 3000)")
     p.add_argument("--aws-port", type=int, default=5000, help="port of the emulated AWS (default 5000)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address both servers listen on (default 127.0.0.1)")
     p.add_argument("--no-schedules", action="store_true",
                    help="do not run the scheduled functions (reconcile, replay) on their rate")
+    p.add_argument("--fresh", action="store_true",
+                   help="start empty: ignore and delete the data saved by the last run (make run FRESH=1)")
+    p.add_argument("--logs", action="store_true",
+                   help="print the functions' own JSON logs and metrics too (always written to the log file)")
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where the local data is saved on shutdown and the function logs go (default .xrelay-local)")
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("send", help="sign a delivery file the way X does and POST it")
-    p.add_argument("file", type=Path)
-    p.add_argument("--url", default="http://127.0.0.1:3000/webhook")
+    p.add_argument("file", type=Path, help="a delivery's JSON body, e.g. events/deliveries/xaa_post_create.json")
+    p.add_argument("--url", default="http://127.0.0.1:3000/webhook",
+                   help="the webhook to POST to (default: the local stack's, http://127.0.0.1:3000/webhook)")
     p.add_argument("--unsigned", action="store_true", help="send without a signature (to see the refusal)")
     p.add_argument("--scheme", choices=("oauth2", "legacy", "both"), default=None,
                    help="X's signature header(s) to sign with: oauth2 (X_CLIENT_SECRET), legacy (X_CONSUMER_SECRET) "
@@ -46,37 +65,44 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("invoke", help="run one function of template.yaml against the stack's resources")
     p.add_argument("function", help="logical id, e.g. IntakeFunction")
-    p.add_argument("--event", type=Path, help="trigger event JSON (default: events/<function>.json)")
+    p.add_argument("--event", type=Path,
+                   help="trigger event JSON (default: events/<function>.json; {{now-20m}} placeholders are filled)")
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser("events", help="inspect and repair the event store")
     esub = p.add_subparsers(dest="events_command", required=True)
     e = esub.add_parser("get", help="print one stored event record")
-    e.add_argument("key")
+    e.add_argument("key", help="the event key (events list and events tail show them)")
     e.set_defaults(func=cmd_events_get)
     e = esub.add_parser("list", help="a subscribed user's events, oldest first")
-    e.add_argument("--user", required=True)
-    e.add_argument("--limit", type=int, default=50)
+    e.add_argument("--user", required=True, help="the subscribed user's id")
+    e.add_argument("--limit", type=int, default=50, help="at most this many events (default 50)")
     e.set_defaults(func=cmd_events_list)
     e = esub.add_parser("quarantine", help="list deliveries kept raw because they did not normalise")
     e.add_argument("--all", action="store_true", help="include reprocessed ones")
     e.set_defaults(func=cmd_events_quarantine)
     e = esub.add_parser("reprocess", help="run quarantined deliveries through intake again (after a fix)")
     e.set_defaults(func=cmd_events_reprocess)
+    e = esub.add_parser("discard", help="give up on a quarantined delivery (kept on record as discarded: who, why)")
+    e.add_argument("delivery", help="its id, or a prefix of it as `events quarantine` shows")
+    e.add_argument("--reason", required=True, help="why it is given up (kept with it, shown by `quarantine --all`)")
+    e.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    e.set_defaults(func=cmd_events_discard)
 
     e = esub.add_parser("republish", help="put stored events back on the queue (after the publisher gave up)")
     group = e.add_mutually_exclusive_group(required=True)
     group.add_argument("--from-failures", action="store_true",
                        help="the windows of the batches in the publisher's failure queue (deleted once republished)")
-    group.add_argument("--since", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    e.add_argument("--until", type=_utc, help="ISO 8601 UTC (default: now)")
+    group.add_argument("--since", type=_when,
+                       help="ISO 8601 UTC or a duration back from now, e.g. 2026-11-25T08:00:00Z, 10m, 2h")
+    e.add_argument("--until", type=_when, help="ISO 8601 UTC or a duration back from now (default: now)")
     e.set_defaults(func=cmd_events_republish)
     _add_ops_parsers(sub, esub)  # events tail, dlq redrive
 
     p = sub.add_parser("subscriptions", help="the desired state of X's side (webhook, AAA and XAA subscriptions)")
     ssub = p.add_subparsers(dest="subscriptions_command", required=True)
     s = ssub.add_parser("apply", help="validate a desired-state YAML file and store it for the reconcile")
-    s.add_argument("file", type=Path)
+    s.add_argument("file", type=Path, help="the desired-state YAML (README: Subscriptions)")
     s.set_defaults(func=cmd_subscriptions_apply)
     s = ssub.add_parser("status", help="desired vs. X's actual state, and what the next reconcile will do")
     s.set_defaults(func=cmd_subscriptions_status)
@@ -84,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("replay", help="the outage ledger: declare an outage for the replay, or see what was recovered",
                        description="With --from/--to: record an outage the ReplayFunction will replay with X's "
                                    "replay API (e.g. after a planned maintenance). `replay status`: the ledger.")
-    p.add_argument("--from", dest="start", type=_utc, help="ISO 8601 UTC, e.g. 2026-11-25T08:00:00Z")
-    p.add_argument("--to", dest="end", type=_utc, help="ISO 8601 UTC, after --from")
+    p.add_argument("--from", dest="start", type=_when,
+                   help="ISO 8601 UTC or a duration back from now, e.g. 2026-11-25T08:00:00Z, 2h")
+    p.add_argument("--to", dest="end", type=_when, help="ISO 8601 UTC or a duration back from now, after --from, "
+                                                       "not in the future")
     p.add_argument("--reason", default="", help="kept with the interval, shown by `replay status`")
     p.set_defaults(func=cmd_replay_declare)
     rsub = p.add_subparsers(dest="replay_command")
@@ -93,16 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/replay-status.schema.json)")
     r.set_defaults(func=cmd_replay_status)
 
-    p = sub.add_parser("users", help="users' authorisations of the app (kept in Secrets Manager)")
-    usub = p.add_subparsers(dest="users_command", required=True)
-    u = usub.add_parser("authorize", help="store a user's OAuth 1.0a token pair or OAuth 2.0 tokens")
-    u.add_argument("user_id")
-    u.add_argument("--access-token", help="OAuth 1.0a access token")
-    u.add_argument("--access-token-secret", help="OAuth 1.0a access token secret")
-    u.add_argument("--oauth2-token", help="OAuth 2.0 user access token")
-    u.add_argument("--refresh-token", help="OAuth 2.0 refresh token (offline.access), used before expiry")
-    u.add_argument("--expires-in", type=int, default=7200, help="seconds the OAuth 2.0 token is valid (X: 7200)")
-    u.set_defaults(func=cmd_users_authorize)
+    from .operator_cli import add_parsers as add_operator_parsers
+    add_operator_parsers(sub)  # users authorize/login, outputs, doctor
 
     p = sub.add_parser("teardown", help="unregister this stack's webhook and subscriptions at X, before `sam delete`")
     # SUPPRESS: absent here, `xrelay --stack-name X teardown` keeps its value (a subparser default would replace it).
@@ -120,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="record the outage minutes lost so far as known, so they stop failing the status")
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("env", help="what a consumer needs to read the stack's events (eval \"$(xrelay env)\")",
+                       description="Shell exports (default) or JSON: the AWS endpoint and throwaway credentials of "
+                                   "the local emulator (none for a deployed stack: use your own), the region, the "
+                                   "events queue URL, the DLQ URL and the table names, from the stack's Outputs.")
+    p.add_argument("--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default: samconfig.toml's)")
+    p.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/env.schema.json)")
+    p.set_defaults(func=cmd_env)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the canonical event record (or of a command's --json)")
     p.add_argument("name", nargs="?", default="event-record", choices=["event-record", *COMMAND_SCHEMAS],
                    help="event-record (default), or a command whose --json output to describe")
@@ -127,14 +155,62 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     args.stack_name = args.stack_name or default_stack_name()
+    _session.update(local=args.local, stack=args.stack_name, announced=False)
     try:
         return args.func(args) or 0
-    except LookupError as exc:
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
+    except (Exception, KeyboardInterrupt) as exc:
+        failure = explain(exc, args.stack_name)
+        if failure is None:  # not an expected failure: a bug, keep its traceback
+            raise
+        _print_error(failure.message)
+        return failure.code
+
+
+def _print_error(message: str) -> None:
+    try:
+        print(f"xrelay: {message}", file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        pass
+
+
+def _quiet_stdout() -> None:
+    """Send what is left of stdout nowhere, so the interpreter's final flush does not raise again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 # ---------------------------------------------------------------------------- local / send / invoke
+
+
+def _free_port_after(host: str, port: int, avoid: set[int]) -> int:
+    from .local import port_taken
+
+    candidate = port + 1
+    while candidate in avoid or port_taken(host, candidate):
+        candidate += 1
+    return candidate
+
+
+def _check_ports(args: argparse.Namespace) -> None:
+    """Both ports free, or one line naming the taken one and ports that are free (before anything starts)."""
+    from .local import port_taken
+
+    if args.port == args.aws_port:
+        raise CliError(f"--port and --aws-port are both {args.port}: the webhook API and the emulated AWS need two")
+    for option, port, what in (("--port", args.port, "the webhook API"),
+                               ("--aws-port", args.aws_port, "the emulated AWS")):
+        why = port_taken(args.host, port)
+        if why:
+            avoid = {args.port, args.aws_port}
+            web = args.port if option != "--port" else _free_port_after(args.host, args.port, avoid)
+            aws = args.aws_port if option != "--aws-port" else _free_port_after(args.host, args.aws_port, avoid)
+            raise CliError(f"port {port} ({what}, {option}) on {args.host} is taken: {why}. Choose free ones: "
+                           f"make run PORT={web} AWS_PORT={aws}  (or xrelay local --port {web} --aws-port {aws})")
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -142,21 +218,92 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from .local import LocalStack, app_secret_name, app_secret_summary, use_local_aws
+    from . import local_state
+    from .console import Console
+    from .local import LocalStack, use_local_aws, wait_listening
 
+    _check_ports(args)
+    root = project_root()
+    state_dir = args.state_dir or root / ".xrelay-local"
+    saved = local_state.snapshot_path(state_dir, args.stack_name)
+    log_file = state_dir / f"{args.stack_name}.log"
+    console = Console(log_file, echo=args.logs)
+    console.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     endpoint = f"http://{args.host}:{args.aws_port}"
+    url = f"http://{args.host}:{args.port}/webhook"
     server = ThreadedMotoServer(ip_address=args.host, port=args.aws_port, verbose=False)
     server.start()
-    use_local_aws(endpoint)
-    stack = LocalStack(project_root(), args.stack_name)
-    stack.provision()
     stop = threading.Event()
-    schedules = [] if args.no_schedules else stack.schedulers(stop)
-    for thread in [*stack.stream_pollers(stop), *schedules]:
-        thread.start()
-    http = stack.http_server(args.host, args.port)
-    url = f"http://{args.host}:{args.port}/webhook"
+    threads: list[threading.Thread] = []
+    stack: LocalStack | None = None
+    try:
+        if not wait_listening(args.host, args.aws_port, timeout=15):
+            raise CliError(f"the emulated AWS did not start on {endpoint} within 15 s: choose another port "
+                           f"(make run AWS_PORT={_free_port_after(args.host, args.aws_port, {args.port})})", 3)
+        use_local_aws(endpoint)
+        stack = LocalStack(root, args.stack_name)
+        stack.console = console
+        stack.provision(webhook_url=url)
+        if args.fresh:
+            saved.unlink(missing_ok=True)
+            data_text = "fresh (--fresh): nothing restored"
+        else:
+            try:
+                snapshot = local_state.load(saved)
+            except (OSError, ValueError) as exc:
+                raise CliError(f"cannot read the saved local data {saved}: {exc}; "
+                               "start empty with make run FRESH=1 (xrelay local --fresh)") from None
+            if snapshot is not None:
+                local_state.restore(stack.stack, stack.template, snapshot)
+            data_text = f"restored from {saved}: {snapshot.summary()}" if snapshot else "nothing saved yet"
+        try:
+            http = stack.http_server(args.host, args.port)
+        except OSError as exc:  # taken since the check
+            raise CliError(f"port {args.port} (the webhook API) on {args.host}: {exc.strerror}; choose another: "
+                           f"make run PORT={_free_port_after(args.host, args.port, {args.aws_port})}") from None
+        schedules = [] if args.no_schedules else stack.schedulers(stop)
+        threads = [*stack.stream_pollers(stop), *schedules]
+        for thread in threads:
+            thread.start()
+        _print_banner(args, stack, url, endpoint, data_text, saved, log_file)
+
+        def shutdown(*_: Any) -> None:
+            stop.set()
+            threading.Thread(target=http.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, shutdown)
+        signal.signal(signal.SIGINT, shutdown)
+        http.serve_forever(poll_interval=0.2)
+        _save_local_data(stack, stop, threads, saved)
+    finally:
+        stop.set()
+        server.stop()
+    return 0
+
+
+def _save_local_data(stack: Any, stop: threading.Event, threads: list[threading.Thread], saved: Path) -> None:
+    from . import local_state
+    from .local import app_secret_name
+
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)  # an invocation under way finishes before the snapshot
+    try:
+        snapshot = local_state.take(stack.stack, stack.template,
+                                    keep_secret=lambda name: name != app_secret_name(stack.stack.name))
+        local_state.save(saved, snapshot)
+    except Exception as exc:  # the emulator's state is lost either way: say so, keep the last snapshot
+        print(f"local data NOT saved ({type(exc).__name__}: {exc}); {saved} keeps the previous run's", flush=True)
+        return
+    print(f"local data saved to {saved} ({snapshot.summary()}); make run restores it, make run FRESH=1 "
+          "starts empty", flush=True)
+
+
+def _print_banner(args: argparse.Namespace, stack: Any, url: str, endpoint: str, data_text: str, saved: Path,
+                  log_file: Path) -> None:
+    from .local import app_secret_name, app_secret_summary
+
     secret_lines = "\n".join(f"    {line}" for line in app_secret_summary())
     crc_choice = stack.environment("CrcFunction").get("CRC_SIGNING_SECRET", "auto")
     crc_secret = (crc_choice if crc_choice != "auto" else
@@ -167,6 +314,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     schedule_text = "off (--no-schedules)" if args.no_schedules else "; ".join(
         f"{function} {expression}" + ("" if every else " (cron: not run locally)")
         for function, expression, every in stack.scheduled())
+    logs = "on the console too (--logs)" if args.logs else "not on the console (--logs, or make run LOGS=1)"
     print(f"""xrelay local stack {args.stack_name!r} is up.
   webhook URL       {url}   (GET ?crc_token=... for the CRC, POST for deliveries)
   emulated AWS      {endpoint}   (moto; export AWS_ENDPOINT_URL={endpoint} for other commands)
@@ -174,24 +322,14 @@ def cmd_local(args: argparse.Namespace) -> int:
   X app secret      {app_secret_name(args.stack_name)!r} (the CRC answers with its {crc_secret})
 {secret_lines}
   schedules         {schedule_text}
+  local data        {data_text}; saved to {saved} on Ctrl-C
+  function logs     {log_file}, {logs}
 Try it:
   curl '{url}?crc_token=test-token'
   .venv/bin/xrelay send events/deliveries/xaa_post_create.json --url {url}
   AWS_ENDPOINT_URL={endpoint} .venv/bin/xrelay events list --user 1111111111111111111
-Ctrl-C stops it.""", flush=True)
-
-    def shutdown(*_: Any) -> None:
-        stop.set()
-        threading.Thread(target=http.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
-    try:
-        http.serve_forever(poll_interval=0.2)
-    finally:
-        stop.set()
-        server.stop()
-    return 0
+  AWS_ENDPOINT_URL={endpoint} .venv/bin/xrelay env      (what a consumer needs: queue URL, credentials)
+Ctrl-C stops it (and saves the local data).""", flush=True)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -218,27 +356,50 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def _aws_env() -> None:
-    """Default to the local stack when no endpoint and no credentials are configured."""
+    """Choose the target (xrelay.target), point boto3 at it, and say which one it is, once, on stderr."""
     from .local import use_local_aws
+    from .target import choose
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint is None and "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_PROFILE" not in os.environ:
-        use_local_aws(LOCAL_AWS)
-    elif endpoint and urlsplit(endpoint).hostname in ("127.0.0.1", "localhost", "::1"):
-        use_local_aws(endpoint)  # moto accepts any credentials: don't make people invent some
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    target = choose(force_local=_session["local"])
+    if target.local:
+        use_local_aws(target.endpoint)  # moto accepts any credentials: don't make people invent some
+    if _session["announced"]:
+        return
+    _session["announced"] = True
+    account, region = None, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not target.local:  # which account: the one question that matters before changing anything
+        from .aws import client
+
+        sts = client("sts")
+        account, region = sts.get_caller_identity()["Account"], sts.meta.region_name
+    _session.update(target=target, account=account, region=region)
+    print(f"xrelay: {target.describe(_session['stack'], account, region)}", file=sys.stderr, flush=True)
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
+    from . import template as tpl
     from .local import LocalStack
+    from .samples import load_event
 
-    _aws_env()
     root = project_root()
+    stack = LocalStack(root, args.stack_name)
+    functions = sorted(tpl.functions(stack.template))
+    if args.function not in functions:  # before anything else: the names are the help
+        raise CliError(f"template.yaml has no function {args.function!r}; it has {', '.join(functions)}")
     path = args.event or root / "events" / f"{args.function}.json"
-    event = json.loads(Path(path).read_text())
-    result = LocalStack(root, args.stack_name).invoke(args.function, event)
+    if not Path(path).is_file():
+        raise CliError(f"no event file {path}: give one with --event FILE (samples are in events/)")
+    try:
+        event = load_event(path)  # samples' {{now-20m}} placeholders are filled with today's times
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not JSON: {exc}") from None
+    _aws_env()
+    result = stack.invoke(args.function, event)
     print(json.dumps(result, indent=2, default=str))
-    return 0
+    # Scheduled functions answer {"ok": false, ...}; HTTP ones a status code; streams batchItemFailures.
+    failed = isinstance(result, dict) and (result.get("ok") is False or result.get("statusCode", 200) >= 500
+                                           or bool(result.get("batchItemFailures")))
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------- events
@@ -270,7 +431,9 @@ def cmd_events_get(args: argparse.Namespace) -> int:
 
 def cmd_events_list(args: argparse.Namespace) -> int:
     events, _ = _stores(args.stack_name)
-    rows = [(str(r.occurred_at or r.received_at), r.source.value, r.event_type, r.event_key)
+    from .store import iso
+
+    rows = [(iso(r.occurred_at or r.received_at), r.source.value, r.event_type, r.event_key)
             for r in events.by_user(args.user, limit=args.limit)]
     _table(("when", "source", "type", "key"), rows)
     return 0
@@ -278,9 +441,30 @@ def cmd_events_list(args: argparse.Namespace) -> int:
 
 def cmd_events_quarantine(args: argparse.Namespace) -> int:
     _, state = _stores(args.stack_name)
-    rows = [(q["received_at"], q["status"], q["delivery_id"][:16], q["reason"][:80])
-            for q in state.quarantined(include_done=args.all)]
+    rows = []
+    for q in state.quarantined(include_done=args.all):
+        reason = q["reason"]
+        if q["status"] == "discarded":
+            reason = f"discarded by {q.get('discarded_by')} at {q.get('discarded_at')}: {q.get('discard_reason')}"
+        rows.append((q["received_at"], q["status"], q["delivery_id"][:16], reason))
     _table(("received", "status", "delivery", "reason"), rows)
+    return 0
+
+
+def cmd_events_discard(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    _, state = _stores(args.stack_name)
+    pending = [q["delivery_id"] for q in state.quarantined() if q["delivery_id"].startswith(args.delivery)]
+    if len(pending) != 1:
+        what = "no pending quarantined delivery" if not pending else f"{len(pending)} pending deliveries"
+        raise CliError(f"{what} starts with {args.delivery!r}: `xrelay events quarantine` lists them"
+                       + (" (give more of the id)" if pending else ""))
+    by = args.by or getpass.getuser()
+    if not state.discard_quarantined(pending[0], by, args.reason, datetime.now(UTC)):
+        raise CliError(f"delivery {pending[0][:16]} is no longer pending (reprocessed or discarded meanwhile)", 1)
+    print(f"discarded {pending[0][:16]} (by {by}: {args.reason}); kept on record: `xrelay events quarantine --all`")
     return 0
 
 
@@ -314,13 +498,14 @@ def cmd_events_reprocess(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _utc(text: str):
-    from .normalize import parse_time
+def _when(text: str):
+    """ISO 8601 (UTC unless it says) or a duration back from now, as `events tail --since` takes."""
+    from .ops import parse_since
 
-    when = parse_time(text)
-    if when is None:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}")
-    return when
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_events_republish(args: argparse.Namespace) -> int:
@@ -449,7 +634,8 @@ def cmd_subscriptions_apply(args: argparse.Namespace) -> int:
     _, state = _stores(args.stack_name)
     state.put_desired(desired.to_json(), str(args.file), datetime.now(UTC))
     print(f"desired state stored for stack {args.stack_name!r}: webhook {desired.webhook.url}, "
-          f"{len(desired.account_activity)} AAA users, {len(desired.activity)} XAA subscriptions, "
+          f"{_count(len(desired.account_activity), 'AAA user')}, "
+          f"{_count(len(desired.activity), 'XAA subscription')}, "
           f"prune {'on' if desired.prune else 'off (report only)'}")
     return 0
 
@@ -503,11 +689,17 @@ def cmd_subscriptions_status(args: argparse.Namespace) -> int:
 
 
 def cmd_replay_declare(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
     from .outages import Ledger
 
     if args.start is None or args.end is None:
         print("xrelay: replay needs --from and --to (or `xrelay replay status`)", file=sys.stderr)
         return 2
+    now = datetime.now(UTC)
+    if args.end > now + timedelta(minutes=1):  # X replays what it attempted: nothing yet after now
+        raise CliError(f"--to {args.end:%Y-%m-%dT%H:%M:%SZ} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ}): "
+                       "declare an outage once it is over, or up to now")
     settings = _stack_settings(args.stack_name)
     try:
         new = Ledger(settings.state_table).declare(args.start, args.end, reason=args.reason)
@@ -538,7 +730,7 @@ def cmd_replay_status(args: argparse.Namespace) -> int:
         print("no outage recorded")
     else:
         _table(("SOURCE", "REF", "FROM", "TO", "STATUS", "MIN", "RECOVERED", "PENDING", "LOST", "JOBS"),
-               [(i.source, i.ref[:40], i.from_, i.to or "(open)", i.status, i.minutes, i.recovered_minutes,
+               [(i.source, _cut(i.ref, 40), i.from_, i.to or "(open)", i.status, i.minutes, i.recovered_minutes,
                  i.pending_minutes, i.lost_minutes, ",".join(i.job_ids) or "-") for i in status.intervals])
     if status.jobs:
         print()
@@ -550,45 +742,27 @@ def cmd_replay_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_authorize(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime, timedelta
-
-    from .users import StoredUser, UserCredentialStore, secret_prefix
-    from .xapi import UserCredentials
-
-    oauth1 = args.access_token or args.access_token_secret
-    if bool(oauth1) == bool(args.oauth2_token):
-        print("xrelay: give either --access-token and --access-token-secret (OAuth 1.0a) "
-              "or --oauth2-token [--refresh-token] (OAuth 2.0)", file=sys.stderr)
-        return 2
-    now = datetime.now(UTC)
-    try:
-        if oauth1:
-            creds = UserCredentials.oauth1(args.access_token or "", args.access_token_secret or "")
-            user = StoredUser(args.user_id, creds)
-        else:
-            user = StoredUser(args.user_id, UserCredentials.oauth2(args.oauth2_token), args.refresh_token,
-                              now + timedelta(seconds=args.expires_in))
-        _, state = _stores(args.stack_name)
-        UserCredentialStore(args.stack_name).put(user)
-    except ValueError as exc:  # never echoes a token: the messages name fields, not values
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 2
-    state.mark_authorized(args.user_id, now)
-    print(f"user {args.user_id} authorised ({user.credentials.kind}); stored in Secrets Manager as "
-          f"{secret_prefix(args.stack_name)}{args.user_id}")
-    return 0
-
-
 # The JSON Schemas of what xrelay prints with --json, by name (docs/schemas/<name>.schema.json);
 # "event-record" is the consumers' record (docs/event-record.schema.json). module:attribute of a
 # pydantic model, imported only when asked for.
 COMMAND_SCHEMAS = {
     "dlq-redrive": "xrelay.ops:RedriveResult",
+    "doctor": "xrelay.doctor:DoctorReport",
+    "env": "xrelay.consumer_env:ConsumerEnv",
     "replay-status": "xrelay.replay:LedgerStatus",
     "status": "xrelay.status:StatusReport",
     "teardown": "xrelay.teardown:TeardownResult",
 }
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from .consumer_env import gather
+    from .stack import Stack
+
+    _aws_env()
+    env = gather(Stack(args.stack_name), _session["target"], _session["account"], _session["region"] or "us-east-1")
+    print(env.model_dump_json(indent=2) if args.json else env.shell())
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -606,19 +780,29 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_CELL_MAX = 100  # a longer cell is cut, and says so with an ellipsis
+
+
 def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    rows = [tuple(_cut(str(c), TABLE_CELL_MAX) for c in row) for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if not rows:
         print("(none)")
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def cmd_teardown(args: argparse.Namespace) -> int:
     from contextlib import redirect_stdout
-
-    from botocore.exceptions import ClientError
 
     from .teardown import Outcome, TeardownResult, conclusion, notes, progress_line, rows, run_for_stack
 
@@ -646,11 +830,7 @@ def cmd_teardown(args: argparse.Namespace) -> int:
         print(f"{what} the reconcile until the next apply? [y/N] ", end="", file=sys.stderr, flush=True)
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
-    try:
-        settings = _stack_settings(args.stack_name)
-    except ClientError as exc:  # CloudFormation: "Stack with id ... does not exist"
-        print(f"xrelay: stack {args.stack_name!r}: {exc}", file=sys.stderr)
-        return 2
+    settings = _stack_settings(args.stack_name)  # no such stack: exit 2 (cli_errors)
     result = run_for_stack(
         settings, dry_run=args.dry_run, keep_webhook=args.keep_webhook, confirm=confirm,
         progress=lambda n, total, item: print(progress_line(n, total, item), file=sys.stderr, flush=True))

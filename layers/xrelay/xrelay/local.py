@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -153,10 +153,16 @@ class LocalStack:
         self._modules: dict[str, ModuleType] = {}
         self._envs: dict[str, dict[str, str]] = {}
         self._lock = threading.RLock()  # one invocation at a time, like one Lambda sandbox
+        self.console: Any = None  # xrelay.console.Console under `xrelay local`: one line per invocation
 
     # ---------------------------------------------------------------- provisioning
-    def provision(self, parameters: dict[str, str] | None = None) -> None:
-        """Create (or update) the X app secret, and the template's tables and queues (idempotent)."""
+    def provision(self, parameters: dict[str, str] | None = None, webhook_url: str | None = None) -> None:
+        """Create (or update) the X app secret, and the template's tables and queues (idempotent).
+
+        The local stack has the template's Outputs too (``xrelay env`` and consumers read them as on
+        AWS): those of the resources created here, ``WebhookUrl`` as ``webhook_url``, and the others
+        (dashboard, alarm topic) saying they are not emulated.
+        """
         secret_value = json.dumps(app_secret_from_env()[0])
         sm = client("secretsmanager")
         name = app_secret_name(self.stack.name)
@@ -184,6 +190,7 @@ class LocalStack:
             "Parameters": self.template.get("Parameters", {}),
             "Conditions": self.template.get("Conditions", {}),
             "Resources": resources,
+            "Outputs": local_outputs(self.template, set(resources), webhook_url),
         }
         cfn.create_stack(StackName=self.stack.name, TemplateBody=json.dumps(body),
                          Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
@@ -227,7 +234,7 @@ class LocalStack:
                 path = self.root / props["CodeUri"] / (props["Handler"].split(".")[0] + ".py")
                 spec = importlib.util.spec_from_file_location(f"xrelay_function_{function}", path)
                 module = importlib.util.module_from_spec(spec)
-                with self._env(function):
+                with self._env(function), (self.console.invocation() if self.console else nullcontext()):
                     spec.loader.exec_module(module)
                 self._modules[function] = module
             return self._modules[function]
@@ -245,8 +252,20 @@ class LocalStack:
                               + ", ".join(sorted(tpl.functions(self.template))))
         handler_name = self.template["Resources"][function]["Properties"]["Handler"].split(".", 1)[1]
         module = self.module(function)
+        if self.console is None:
+            with self._lock, self._env(function):
+                return getattr(module, handler_name)(event, self.context(function))
         with self._lock, self._env(function):
-            return getattr(module, handler_name)(event, self.context(function))
+            started, result, error = time.monotonic(), None, None
+            try:
+                with self.console.invocation():
+                    result = getattr(module, handler_name)(event, self.context(function))
+                return result
+            except Exception as exc:
+                error = exc
+                raise
+            finally:
+                self.console.report(function, event, result, error, time.monotonic() - started)
 
     # ---------------------------------------------------------------- HTTP (API Gateway)
     def http_server(self, host: str, port: int) -> ThreadingHTTPServer:
@@ -286,6 +305,8 @@ class LocalStack:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def log_message(self, fmt: str, *args: Any) -> None:
+                if stack.console is not None and (self.command, urlsplit(self.path).path) in routes:
+                    return  # the invocation's own line says more
                 print(f"[http] {self.command} {self.path.split('?')[0]} -> {args[1] if len(args) > 1 else ''}",
                       flush=True)
 
@@ -331,6 +352,44 @@ class LocalStack:
             if not any(h for h, _ in progress):
                 return handed_total
         return handed_total
+
+
+def local_outputs(template: dict[str, Any], created: set[str], webhook_url: str | None) -> dict[str, Any]:
+    """The template's Outputs for the local stack: same keys, values for what exists locally."""
+    outputs: dict[str, Any] = {}
+    for key, output in template.get("Outputs", {}).items():
+        if "Condition" in output:
+            continue  # as on AWS with the condition false (e.g. no custom domain)
+        value = output["Value"]
+        if key == "WebhookUrl" and webhook_url:
+            value = webhook_url
+        elif not _references(value) <= created:
+            value = "not emulated locally"
+        outputs[key] = {"Value": value, **({"Description": output["Description"]} if "Description" in output else {})}
+    return outputs
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids an intrinsic function refers to (pseudo parameters are not resources)."""
+    import re
+
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for fn, arg in value.items():
+            if fn == "Ref" and isinstance(arg, str) and not arg.startswith("AWS::"):
+                found.add(arg)
+            elif fn == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
+            elif fn == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)
+                          if not name.startswith("AWS::")}
+            else:
+                found |= _references(arg)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
 
 
 def scheduled_event(function: str) -> dict[str, Any]:
@@ -488,3 +547,39 @@ class StreamPoller:
                 self.stop.wait(self.retry_sleep)
             elif not handed:
                 self.stop.wait(self.idle_sleep)
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``port`` cannot serve the local stack on ``host``, or None when it is free.
+
+    Both ways: something answering there (macOS's AirPlay receiver holds 5000 on every address,
+    and a bind to 127.0.0.1 alone may still succeed and then never be reached), and a bind.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((host, port)) == 0:
+            return "something is already listening on it"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as both servers do: TIME_WAIT is fine
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def wait_listening(host: str, port: int, timeout: float) -> bool:
+    """Whether something accepts connections on ``port`` within ``timeout`` seconds."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False

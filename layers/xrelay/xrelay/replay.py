@@ -323,8 +323,11 @@ def is_alarm_event(event: Any) -> bool:
 
 
 def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, now: datetime | None = None,
-                  policy: ReplayPolicy | None = None) -> StackReplayRun:
+                  policy: ReplayPolicy | None = None, record_only: bool = False) -> StackReplayRun:
     """Record the alarm state change ``event`` carries (if any), then run the replay once.
+
+    ``record_only``: another run holds the replay lease (``xrelay.lease``); record the change and
+    leave the jobs to it.
 
     The change is written first and its failure raises (StoreUnavailable): EventBridge's
     invocation is asynchronous and Lambda retries it, so an outage is never dropped. After that,
@@ -350,6 +353,9 @@ def run_for_stack(settings: Any, event: Any = None, *, transport: Any = None, no
         run.recorded = ledger.record_alarm_change(run.alarm_change)
         _log.info("alarm %s is %s since %s%s", run.alarm_change.alarm, run.alarm_change.state,
                   iso(run.alarm_change.at), "" if run.recorded else " (already recorded)")
+    if record_only:
+        run.idle = "another replay run is still running: it starts the jobs"
+        return run
 
     run.webhook_id, url = _webhook_known(settings, state)
     opened: list[XApiClient] = []

@@ -665,8 +665,8 @@ def assess(report: StatusReport) -> StatusReport:
         problems.append(Finding(
             check="users", message="declared users the reconcile cannot act for (no stored credentials, or X "
                                    f"refused their refresh): {', '.join(users.needing_authorization)}",
-            action="`xrelay users authorize USER_ID --access-token T --access-token-secret S` (or "
-                   "--oauth2-token T --refresh-token R) for each (README: Subscriptions)"))
+            action="`xrelay users login USER_ID` (in a browser), or `xrelay users authorize USER_ID` (tokens from a "
+                   "prompt, --stdin or --from-file) for each (README: Subscriptions)"))
     if users.declared_but_revoked:
         warnings.append(Finding(
             check="users", message="declared users who revoked the app, not subscribed: "
@@ -698,7 +698,8 @@ def assess(report: StatusReport) -> StatusReport:
         problems.append(Finding(
             check="quarantine", message=f"{report.quarantine.pending} delivery(ies) quarantined, oldest "
                                         f"{_show(report.quarantine.oldest_received_at)}: their events are not stored",
-            action="`xrelay events quarantine` shows why; fix or upgrade, then `xrelay events reprocess`"))
+            action="`xrelay events quarantine` shows why; fix or upgrade, then `xrelay events reprocess` "
+                   "(or give one up: `xrelay events discard ID --reason WHY`)"))
 
     _assess_outages(report, problems, warnings)
 

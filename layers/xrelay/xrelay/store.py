@@ -274,6 +274,8 @@ class StateStore:
                         "received_at": item["received_at"]["S"],
                         "body": self._quarantined_body(item),
                         "attempts": int(item.get("attempts", {}).get("N", "0")),
+                        **{name: item[name]["S"] for name in ("discarded_by", "discarded_at", "discard_reason")
+                           if name in item},
                     }
 
     def mark_quarantine(self, delivery_id: str, status: str, reason: str | None = None) -> None:
@@ -285,6 +287,20 @@ class StateStore:
         self.ddb.update_item(TableName=self.table, Key={"pk": {"S": QUARANTINE}, "sk": {"S": delivery_id}},
                              UpdateExpression=expr, ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues=values)
+
+    def discard_quarantined(self, delivery_id: str, by: str, why: str, at: datetime) -> bool:
+        """Give up on a pending quarantined delivery: kept on record (body too) as discarded, by whom and why.
+
+        False when no pending delivery has this id (unknown, reprocessed or already discarded).
+        """
+        return conditional_write(lambda: self.ddb.update_item(
+            TableName=self.table, Key={"pk": {"S": QUARANTINE}, "sk": {"S": delivery_id}},
+            UpdateExpression="SET #s = :d, discarded_by = :by, discard_reason = :why, discarded_at = :t, "
+                             "updated_at = :t",
+            ConditionExpression="#s = :pending",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":d": {"S": "discarded"}, ":pending": {"S": "pending"}, ":by": {"S": by[:200]},
+                                       ":why": {"S": why[:2000]}, ":t": {"S": iso(at)}}), self.table)
 
     # -- users: authorisation status for the reconcile (credentials live in Secrets Manager, never here)
     def record_revocation(self, user_id: str, revoked_at: datetime, event_key: str) -> bool:

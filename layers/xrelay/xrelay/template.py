@@ -3,7 +3,8 @@
 The local stack builds its tables and queues *from the template itself* (no second, hand-kept
 list), and ``xrelay local``/``xrelay invoke`` give each function the environment the template
 gives it. This module loads the YAML (short-form intrinsics included) and resolves the handful
-of intrinsics the environment uses: Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Equals, Fn::Not, Fn::Join.
+of intrinsics the environment uses: Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Equals, Fn::Not, Fn::Join,
+Fn::Select, Fn::Split.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ class Resolver:
             return self.condition(arg)
         if key == "Fn::Join":
             return arg[0].join(str(self.resolve(v)) for v in arg[1])
+        if key == "Fn::Split":
+            return str(self.resolve(arg[1])).split(arg[0])
+        if key == "Fn::Select":
+            return self.resolve(arg[1])[int(arg[0])]
         if key == "Fn::Sub":
             text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
 

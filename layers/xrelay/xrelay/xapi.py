@@ -69,6 +69,7 @@ class Endpoint(StrEnum):
     XAA_UPDATE = "PUT /2/activity/subscriptions/:subscription_id"
     XAA_DELETE = "DELETE /2/activity/subscriptions/:subscription_id"
     OAUTH2_TOKEN = "POST /2/oauth2/token"
+    USERS_ME = "GET /2/users/me"
 
     @property
     def method(self) -> str:
@@ -512,6 +513,32 @@ class XApiClient:
             form["client_id"] = self._app.client_id
         body = self._call(Endpoint.OAUTH2_TOKEN, form_body=form, client_auth=True, redact=(refresh_token,))
         return _oauth2_token(body, now)
+
+    def exchange_oauth2_code(self, code: str, redirect_uri: str, code_verifier: str, *,
+                             now: datetime | None = None) -> OAuth2Token:
+        """Trade an authorization code (OAuth 2.0 authorization code flow with PKCE) for a user's tokens.
+
+        ``redirect_uri`` and ``code_verifier`` must be those of the authorize request. Client auth as
+        for :meth:`refresh_oauth2_token`; errors are X's OAuth ``error`` codes in :class:`XApiError`.
+        """
+        if not code or not code_verifier:
+            raise ValueError("an authorization code and its PKCE code_verifier are needed")
+        if not self._app.client_id:
+            raise ValueError("the authorization code flow needs AppCredentials.client_id")
+        now = now or datetime.now(UTC)
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier}
+        if not self._app.client_secret:
+            form["client_id"] = self._app.client_id
+        body = self._call(Endpoint.OAUTH2_TOKEN, form_body=form, client_auth=True, redact=(code, code_verifier))
+        return _oauth2_token(body, now)
+
+    def me(self, user: UserCredentials) -> str:
+        """The id of the user ``user``'s token belongs to (GET /2/users/me)."""
+        data = self._call(Endpoint.USERS_ME, user=user).get("data")
+        if not isinstance(data, Mapping) or not str(data.get("id", "")).isdigit():
+            raise _unexpected(Endpoint.USERS_ME, "no data.id in the response")
+        return str(data["id"])
 
     # plumbing ------------------------------------------------------------------------------------
 

@@ -1,0 +1,363 @@
+"""``xrelay doctor``: a preflight of a deployed (or local) stack, each check with a next step.
+
+``xrelay status`` answers "am I losing events?" from what the stack recorded; the doctor asks
+the live system instead, the way X will: it reads the app secret, sends the public URL a CRC and
+a signed (empty) delivery, asks X about the webhook and the subscriptions, and compares the
+account's Lambda concurrency quota with what the stack reserves. Nothing it does reaches the
+consumers: the test delivery carries no event, and the reconcile is only planned (dry run).
+
+Exit code: 0 when no check fails (warnings included), 1 when one fails, 2 when the stack is not
+found. ``--json`` prints the :class:`DoctorReport` (docs/schemas/doctor.schema.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+from .signature import SIGNATURE_HEADER, sign
+
+Status = Literal["pass", "warn", "fail", "skip"]
+# Lambda keeps at least this many executions unreserved (fewer on an account whose quota is lower).
+UNRESERVED_MINIMUM = 100
+# X replays at up to 2,500 deliveries per second; at intake's ~0.08 s that is ~200 at once, and
+# the account's other functions need theirs: AWS's usual quota of 1,000 covers it, 10 does not.
+RECOMMENDED_QUOTA = 1000
+# An AAA delivery shape with no event: intake verifies it, stores nothing and answers 200.
+EMPTY_DELIVERY = {"for_user_id": "0", "tweet_create_events": []}
+# What each field of the app secret is for, in the order they are reported.
+SECRET_FIELDS = {
+    "consumer_secret": "signs X's CRCs and deliveries (HMAC-SHA256)",
+    "previous_consumer_secret": "rotation in progress: deliveries signed with the old secret are accepted",
+    "consumer_key": "OAuth 1.0a user context (the reconcile)",
+    "bearer_token": "app-only calls (the reconcile, the replay)",
+    "client_id": "OAuth 2.0 client (users' token refresh, `xrelay users login`)",
+    "client_secret": "OAuth 2.0 confidential client",
+}
+
+
+class Check(BaseModel):
+    name: str = Field(description="what was checked")
+    status: Status
+    detail: str = Field(description="what was found")
+    next_step: str | None = Field(default=None, description="what to do about it (null when nothing)")
+
+
+class DoctorReport(BaseModel):
+    stack: str
+    url: str | None = Field(description="the webhook URL the CRC and delivery checks used")
+    checks: list[Check]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ok(self) -> bool:
+        """No check failed (warnings and skips allowed)."""
+        return all(c.status != "fail" for c in self.checks)
+
+
+def add_doctor_parser(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="preflight: secret, CRC, signed delivery, webhook at X, subscriptions, "
+                                      "alarms, concurrency (exit 1 when a check fails)")
+    p.add_argument("--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default: samconfig.toml's)")
+    p.add_argument("--url", help="the webhook URL to test (default: the desired state's, else the WebhookUrl output)")
+    p.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/doctor.schema.json)")
+    p.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .cli import _aws_env
+
+    _aws_env()
+    try:
+        report = run(args.stack_name, url=args.url)
+    except LookupError as exc:
+        print(f"xrelay: {exc}", file=sys.stderr)
+        return 2
+    print(report.model_dump_json(indent=2) if args.json else render(report))
+    return 0 if report.ok else 1
+
+
+def render(report: DoctorReport) -> str:
+    lines = [f"xrelay doctor: stack {report.stack}" + (f", webhook {report.url}" if report.url else "")]
+    for check in report.checks:
+        lines.append(f"{check.status.upper():<4}  {check.name}: {check.detail}")
+        if check.next_step:
+            lines.append(f"      next: {check.next_step}")
+    failed = sum(c.status == "fail" for c in report.checks)
+    warned = sum(c.status == "warn" for c in report.checks)
+    lines.append("all checks passed" if not failed and not warned else f"{failed} failed, {warned} warning(s)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def run(stack_name: str, *, url: str | None = None, http: Any = None, lambda_client: Any = None) -> DoctorReport:
+    """Every check against the stack ``stack_name``. Raises LookupError when there is no such stack."""
+    from .aws import client, error_code
+    from .cli import _stack_settings
+    from .stack import Stack
+
+    stack = Stack(stack_name)
+    try:
+        params = stack.parameters()
+    except Exception as exc:
+        if error_code(exc) == "ValidationError":
+            raise LookupError(f"no stack {stack_name!r} (deploy it, or give --stack-name)") from None
+        raise
+    settings = _stack_settings(stack_name)
+    checks: list[Check] = []
+    from aws_lambda_powertools.utilities import parameters
+    parameters.clear_caches()  # what the secret holds now, not what this process read before
+
+    secret_check, consumer_secret = app_secret_check(settings.app_secret_arn)
+    checks.append(secret_check)
+
+    from .reconcile import run_for_stack
+    plan = run_for_stack(settings, dry_run=True)
+    desired_url = plan.desired.webhook.url if plan.desired else None
+    if url is None:
+        url = desired_url or _output(stack, "WebhookUrl")
+
+    if http is None:
+        import httpx
+        http = httpx.Client(timeout=10.0)
+    checks.append(crc_check(http, url, consumer_secret))
+    checks.append(delivery_check(http, url, consumer_secret))
+    checks.extend(x_checks(plan))
+    topic = stack.resources.get("AlarmTopic")
+    checks.append(alarm_topic_check(client("sns"), topic) if topic else Check(
+        name="alarm topic", status="skip", detail="the stack has no alarm topic (the local stack creates none)"))
+    checks.append(concurrency_check_for(lambda_client or client("lambda"), params))
+    return DoctorReport(stack=stack_name, url=url, checks=checks)
+
+
+def _output(stack: Any, key: str) -> str | None:
+    try:
+        return stack.output(key)
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------- the checks
+
+
+def app_secret_check(secret_id: str) -> tuple[Check, str | None]:
+    """Readable and well formed; which fields (schemes) it configures. Also the consumer secret, for the CRC."""
+    from .aws import client, error_code
+    from .credentials import APP_REQUIRED_FIELDS
+
+    name = "app secret"
+    if not secret_id:
+        return Check(name=name, status="fail", detail="the stack has no XAppSecretArn",
+                     next_step="deploy with XAppSecretArn (samconfig.toml)"), None
+    sm = client("secretsmanager")
+    try:
+        value = sm.get_secret_value(SecretId=secret_id)
+    except Exception as exc:
+        code = error_code(exc) or type(exc).__name__
+        step = {
+            "ResourceNotFoundException": "create it (README: Deploy, step 1) or fix XAppSecretArn",
+            "AccessDeniedException": "your credentials may not read it (the functions' roles can: "
+                                     "AppSecretReadPolicy); run the doctor with credentials that can",
+            "DecryptionFailure": "its KMS key's policy must let the account's IAM policies grant kms:Decrypt "
+                                 "(the default key policy does)",
+        }.get(code, "check the secret in the Secrets Manager console")
+        return Check(name=name, status="fail", detail=f"{secret_id} cannot be read ({code})", next_step=step), None
+    text = value.get("SecretString") or ""
+    try:
+        doc = json.loads(text) if text.strip().startswith("{") else None
+    except ValueError:
+        return Check(name=name, status="fail", detail="it looks like JSON but does not parse",
+                     next_step="store a JSON object (README: Deploy, step 1)"), None
+    if doc is None:
+        return Check(name=name, status="warn", detail="a bare string: the CRC and intake can sign with it, the "
+                     "reconcile and the replay cannot work",
+                     next_step="store the JSON object of README: Deploy, step 1"), (text.strip() or None)
+    present = [f for f in SECRET_FIELDS if isinstance(doc.get(f), str) and doc.get(f)]
+    configured = "; ".join(f"{f} ({SECRET_FIELDS[f]})" for f in present)
+    missing = [f for f in APP_REQUIRED_FIELDS if f not in present]
+    consumer = doc.get("consumer_secret") if "consumer_secret" in present else None
+    key_note = ""
+    try:
+        key = sm.describe_secret(SecretId=secret_id).get("KmsKeyId")
+        key_note = f"; encrypted with {key}" if key else "; encrypted with aws/secretsmanager"
+    except Exception:  # describing is a nicety; reading it is what counts
+        pass
+    if missing:
+        return Check(name=name, status="fail", detail=f"{value['ARN']} lacks {', '.join(missing)}; has: "
+                     f"{configured or 'nothing usable'}{key_note}",
+                     next_step="add the missing fields (README: Deploy, step 1)"), consumer
+    return Check(name=name, status="pass", detail=f"{value['ARN']}: {configured}{key_note}"), consumer
+
+
+def _https_or_warn(url: str, check: Check) -> Check:
+    if check.status == "pass" and not url.lower().startswith("https://"):
+        return Check(name=check.name, status="warn", detail=check.detail + ", but not over HTTPS",
+                     next_step="X registers https:// URLs only: use the stack's WebhookUrl (or a custom domain)")
+    return check
+
+
+def crc_check(http: Any, url: str | None, consumer_secret: str | None) -> Check:
+    name = "CRC"
+    if not url:
+        return Check(name=name, status="fail", detail="no webhook URL known",
+                     next_step="`xrelay subscriptions apply FILE` with webhook.url = `xrelay outputs WebhookUrl`")
+    if not consumer_secret:
+        return Check(name=name, status="skip", detail="no consumer secret to check the answer against")
+    token = secrets.token_urlsafe(24)
+    try:
+        response = http.get(url, params={"crc_token": token})
+    except Exception as exc:
+        return Check(name=name, status="fail", detail=f"GET {url} failed: {type(exc).__name__}",
+                     next_step="check the URL and that the stack is deployed (`xrelay outputs WebhookUrl`)")
+    elapsed = response.elapsed.total_seconds() if hasattr(response, "elapsed") else 0.0
+    try:
+        answer = response.json().get("response_token")
+    except ValueError:
+        answer = None
+    if response.status_code != 200 or answer is None:
+        step = ("the app secret is unreadable by the CRC function: read its log (SecretFailures)"
+                if response.status_code == 503 else "read the CRC function's log")
+        return Check(name=name, status="fail", detail=f"GET answered {response.status_code}, no response_token",
+                     next_step=step)
+    if answer != sign(consumer_secret, token.encode()):
+        return Check(name=name, status="fail", detail="answered with a different HMAC than X expects",
+                     next_step="the deployed secret's consumer_secret is not the app's: X would mark the webhook "
+                               "invalid. Put the app's API Key Secret in consumer_secret")
+    check = Check(name=name, status="pass", detail=f"answered correctly in {elapsed * 1000:.0f} ms")
+    if elapsed > 2.0:
+        check = Check(name=name, status="warn", detail=check.detail + " (X allows about 3 seconds)",
+                      next_step="cold starts: see README, Runtime and architecture; reserve CrcReservedConcurrency")
+    return _https_or_warn(url, check)
+
+
+def delivery_check(http: Any, url: str | None, consumer_secret: str | None) -> Check:
+    """A signed delivery that carries no event is accepted; a forged one is refused."""
+    name = "signed delivery"
+    if not url or not consumer_secret:
+        return Check(name=name, status="skip", detail="no webhook URL or consumer secret")
+    body = json.dumps(EMPTY_DELIVERY).encode()
+    try:
+        signed = http.post(url, content=body, headers={"content-type": "application/json",
+                                                        SIGNATURE_HEADER: sign(consumer_secret, body)})
+        forged = http.post(url, content=body, headers={"content-type": "application/json",
+                                                        SIGNATURE_HEADER: sign("not-the-secret", body)})
+    except Exception as exc:
+        return Check(name=name, status="fail", detail=f"POST {url} failed: {type(exc).__name__}",
+                     next_step="check the URL and that the stack is deployed")
+    if signed.status_code != 200:
+        step = {503: "intake could not read the secret or the store: read its log (SecretFailures, StoreFailures)",
+                401: "intake refused X's signature: the deployed consumer_secret is not the app's",
+                403: "intake refused X's signature: the deployed consumer_secret is not the app's"}.get(
+            signed.status_code, "read the intake function's log")
+        return Check(name=name, status="fail", detail=f"a correctly signed delivery got {signed.status_code}",
+                     next_step=step)
+    if forged.status_code not in (401, 403):
+        return Check(name=name, status="fail", detail=f"a forged signature got {forged.status_code}, not 401/403",
+                     next_step="the URL does not verify X's signature: is it this stack's WebhookUrl?")
+    return _https_or_warn(url, Check(name=name, status="pass",
+                                     detail="a signed delivery (no events) was accepted, a forged one refused"))
+
+
+def x_checks(plan: Any) -> list[Check]:
+    """The desired state, the webhook at X, and the subscriptions, from one dry-run reconcile."""
+    if plan.desired is None:
+        step = "`xrelay subscriptions apply FILE` (README: Subscriptions)"
+        return [Check(name="desired state", status="fail", detail="none stored", next_step=step),
+                Check(name="webhook at X", status="skip", detail="no desired webhook"),
+                Check(name="subscriptions", status="skip", detail="no desired state")]
+    checks = [Check(name="desired state", status="pass", detail=f"webhook {plan.desired.webhook.url}, "
+                    f"{len(plan.desired.account_activity)} AAA user(s), {len(plan.desired.activity)} XAA "
+                    "subscription(s)")]
+    if plan.error:
+        if "credentials" in plan.error:
+            step = "fix the app secret (above)"
+        elif "401" in plan.error or "Unauthorized" in plan.error:
+            step = ("X refused the app's credentials: the secret's consumer_key, consumer_secret and bearer_token "
+                    "are not the app's (X developer portal: Keys and tokens)")
+        else:
+            step = "retry later; `xrelay status` shows the reconcile's last runs"
+        return checks + [Check(name="webhook at X", status="fail", detail=plan.error, next_step=step),
+                         Check(name="subscriptions", status="skip", detail="X could not be asked")]
+    if plan.idle:
+        return checks + [Check(name="webhook at X", status="skip", detail=plan.idle),
+                         Check(name="subscriptions", status="skip", detail=plan.idle)]
+    hook = plan.observation.webhook if plan.observation else None
+    if hook is None:
+        checks.append(Check(name="webhook at X", status="fail", detail="not registered at X",
+                            next_step="the next reconcile registers it; `xrelay invoke ReconcileFunction` does it now"))
+    elif hook.valid is False:
+        checks.append(Check(name="webhook at X", status="fail", detail=f"{hook.id} is marked invalid by X",
+                            next_step="make the CRC check pass, then the reconcile asks X to re-validate it "
+                                      "(`xrelay invoke ReconcileFunction`)"))
+    else:
+        checks.append(Check(name="webhook at X", status="pass", detail=f"{hook.id} registered and valid"))
+    p = plan.report.plan
+    if p.needs_authorization:
+        checks.append(Check(name="subscriptions", status="warn",
+                            detail=f"users needing authorisation: {', '.join(sorted(p.needs_authorization))}",
+                            next_step="`xrelay users login USER_ID` (or `xrelay users authorize USER_ID`) for each"))
+    elif p.drift:
+        checks.append(Check(name="subscriptions", status="warn",
+                            detail=f"{p.drift} difference(s) between the desired state and X",
+                            next_step="the next reconcile applies them; `xrelay subscriptions status` shows the plan"))
+    else:
+        checks.append(Check(name="subscriptions", status="pass",
+                            detail=f"in sync ({p.desired_count} desired, {p.actual_count} at X)"))
+    return checks
+
+
+def alarm_topic_check(sns: Any, topic_arn: str) -> Check:
+    name = "alarm topic"
+    try:
+        subs = sns.list_subscriptions_by_topic(TopicArn=topic_arn).get("Subscriptions", [])
+    except Exception as exc:
+        return Check(name=name, status="warn", detail=f"cannot list its subscriptions ({type(exc).__name__})",
+                     next_step="check in the SNS console that someone receives the alarms")
+    pending = ("PendingConfirmation", "Deleted")
+    confirmed = [s for s in subs if not str(s.get("SubscriptionArn", "")).startswith(pending)]
+    if confirmed:
+        return Check(name=name, status="pass",
+                     detail=f"{len(confirmed)} subscriber(s): {', '.join(sorted({s['Protocol'] for s in confirmed}))}")
+    if subs:
+        return Check(name=name, status="warn", detail="the subscription is not confirmed yet",
+                     next_step="confirm it from the e-mail AWS sent (AlarmEmail)")
+    return Check(name=name, status="warn", detail="nobody receives the alarms",
+                 next_step=f"deploy with AlarmEmail, or subscribe an endpoint to {topic_arn}")
+
+
+def concurrency_check(quota: int, reserved: int) -> Check:
+    """The account's concurrency quota against what the stack reserves (IntakeReserved + CrcReserved)."""
+    name = "concurrency"
+    floor = min(UNRESERVED_MINIMUM, quota)
+    if reserved and quota - reserved < floor:
+        return Check(name=name, status="fail",
+                     detail=f"the stack reserves {reserved} of a quota of {quota}; Lambda keeps {floor} unreserved",
+                     next_step=f"request a quota of at least {reserved + UNRESERVED_MINIMUM} (Service Quotas, "
+                               "Lambda, Concurrent executions), or set the reservations to 0")
+    if quota < RECOMMENDED_QUOTA:
+        return Check(name=name, status="warn",
+                     detail=f"quota {quota} concurrent executions, {reserved} reserved by the stack: X's replays "
+                            "(up to 2,500 deliveries per second) would be throttled, and lost",
+                     next_step=f"request a quota of {RECOMMENDED_QUOTA} or more (Service Quotas, Lambda, Concurrent "
+                               "executions); then reserve IntakeReservedConcurrency=300, CrcReservedConcurrency=10")
+    note = "" if reserved else "; nothing reserved (IntakeReservedConcurrency=300 caps what a flood can take)"
+    return Check(name=name, status="pass", detail=f"quota {quota}, {reserved} reserved by the stack{note}")
+
+
+def concurrency_check_for(lambda_client: Any, params: dict[str, str]) -> Check:
+    try:
+        settings = lambda_client.get_account_settings()["AccountLimit"]
+    except Exception as exc:
+        return Check(name="concurrency", status="skip",
+                     detail=f"the account's Lambda settings could not be read ({type(exc).__name__}; the local "
+                            "stack has none)")
+    reserved = sum(int(params.get(p) or 0) for p in ("IntakeReservedConcurrency", "CrcReservedConcurrency"))
+    return concurrency_check(int(settings["ConcurrentExecutions"]), reserved)
+

@@ -1,0 +1,157 @@
+"""`xrelay doctor` against the local stack: healthy, and broken the ways a first day breaks.
+
+The stack's webhook API is served on a local port (as `xrelay local` serves it) and X is the fake
+on another; the doctor sends the CRC and the signed delivery over HTTP like X would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from conftest import ALICE, ROOT
+from test_command_schemas import validate
+from xrelay import doctor
+from xrelay.aws import client
+from xrelay.cli import main
+from xrelay.local import app_secret_name
+from xrelay.store import StateStore
+from xrelay.users import StoredUser, UserCredentialStore
+
+
+@pytest.fixture
+def url(stack):
+    server = stack.http_server("127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/webhook"
+    server.shutdown()
+
+
+@pytest.fixture
+def healthy(wired, fake_x):
+    """Alice authorised and one reconcile run: the webhook registered and valid, subscriptions in sync."""
+    UserCredentialStore("xrelay").put(StoredUser(ALICE, fake_x.register_oauth1_user(ALICE)))
+    StateStore(wired.stack.physical("StateTable")).mark_authorized(ALICE, datetime.now(UTC))
+    event = json.loads((ROOT / "events" / "ReconcileFunction.json").read_text())
+    assert wired.invoke("ReconcileFunction", event)["ok"]
+    return wired
+
+
+def by_name(report: doctor.DoctorReport) -> dict[str, doctor.Check]:
+    return {check.name: check for check in report.checks}
+
+
+def stored_events(stack) -> int:
+    return client("dynamodb").scan(TableName=stack.stack.physical("EventsTable"), Select="COUNT")["Count"]
+
+
+def test_a_healthy_local_stack_passes_with_the_https_warning_only(healthy, url):
+    report = doctor.run("xrelay", url=url, http=httpx.Client())
+    checks = by_name(report)
+    assert report.ok
+    assert checks["app secret"].status == "pass"
+    assert "consumer_secret (signs X's CRCs and deliveries" in checks["app secret"].detail
+    assert "bearer_token" in checks["app secret"].detail and "previous_consumer_secret" not in checks["app secret"].detail
+    for name in ("CRC", "signed delivery"):  # right answers, but X registers https:// URLs only
+        assert checks[name].status == "warn" and "not over HTTPS" in checks[name].detail
+    assert "forged one refused" in checks["signed delivery"].detail
+    assert [checks[n].status for n in ("desired state", "webhook at X", "subscriptions")] == ["pass"] * 3
+    assert checks["alarm topic"].status == "skip" and checks["concurrency"].status == "skip"
+    assert stored_events(healthy) == 0  # the test delivery reached no store and no consumer
+
+
+def test_the_command_prints_each_check_with_its_next_step_and_exits_0(healthy, url, capsys):
+    assert main(["doctor", "--url", url]) == 0
+    out = capsys.readouterr().out
+    assert "WARN  CRC: answered correctly" in out and "next: X registers https:// URLs only" in out
+    assert "PASS  webhook at X:" in out and "0 failed, 2 warning(s)" in out
+
+
+def test_json_output_follows_the_report_model(healthy, url, capsys):
+    assert main(["doctor", "--url", url, "--json"]) == 0
+    out = capsys.readouterr().out  # the in-process functions' log lines come first
+    validate("doctor", out[out.index("{\n"):])
+    report = doctor.DoctorReport.model_validate_json(out[out.index("{\n"):])
+    assert report.ok and report.url == url and len(report.checks) == 8
+
+
+def test_a_missing_secret_fails_with_what_to_do(healthy, url, capsys):
+    client("secretsmanager").delete_secret(SecretId=app_secret_name("xrelay"), ForceDeleteWithoutRecovery=True)
+    assert main(["doctor", "--url", url]) == 1
+    checks = by_name(doctor.run("xrelay", url=url, http=httpx.Client()))
+    assert checks["app secret"].status == "fail" and "ResourceNotFoundException" in checks["app secret"].detail
+    assert "README: Deploy, step 1" in checks["app secret"].next_step
+    assert checks["CRC"].status == "skip"
+    assert checks["webhook at X"].status == "fail" and "app secret" in checks["webhook at X"].next_step
+
+
+def test_a_secret_that_is_not_the_apps_fails_at_x(healthy, url, fake_x):
+    wrong = {"consumer_key": "k", "consumer_secret": "not-the-apps", "bearer_token": "not-the-apps-either"}
+    client("secretsmanager").put_secret_value(SecretId=app_secret_name("xrelay"), SecretString=json.dumps(wrong))
+    checks = by_name(doctor.run("xrelay", url=url, http=httpx.Client()))
+    assert checks["app secret"].status == "pass"  # well formed...
+    assert checks["webhook at X"].status == "fail"  # ...but X refuses it
+    assert "401" in checks["webhook at X"].detail or "Unauthorized" in checks["webhook at X"].detail
+    assert "not the app's" in checks["webhook at X"].next_step
+
+
+def test_a_secret_missing_fields_fails(healthy, url):
+    client("secretsmanager").put_secret_value(SecretId=app_secret_name("xrelay"),
+                                              SecretString=json.dumps({"consumer_secret": "s"}))
+    check, consumer = doctor.app_secret_check(app_secret_name("xrelay"))
+    assert (check.status, consumer) == ("fail", "s")
+    assert "lacks consumer_key, bearer_token" in check.detail and "s" not in check.detail.split(";")[0].split()
+
+
+def test_no_desired_state_fails(fake_x, stack, url):
+    report = doctor.run("xrelay", url=url, http=httpx.Client())
+    checks = by_name(report)
+    assert not report.ok
+    assert checks["desired state"].status == "fail" and "subscriptions apply" in checks["desired state"].next_step
+    assert checks["CRC"].status == "warn"  # the URL still answers; only X's side is unknown
+    assert checks["webhook at X"].status == "skip"
+
+
+def test_a_webhook_x_marked_invalid_fails(healthy, url, fake_x):
+    (hook,) = fake_x.webhooks.values()
+    hook.valid = False
+    checks = by_name(doctor.run("xrelay", url=url, http=httpx.Client()))
+    assert checks["webhook at X"].status == "fail" and "marked invalid" in checks["webhook at X"].detail
+    assert "ReconcileFunction" in checks["webhook at X"].next_step
+
+
+def test_an_unknown_stack_exits_2(fake_x, stack, capsys):
+    assert main(["doctor", "--stack-name", "nope"]) == 2
+    assert "no stack 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("quota,reserved,status", [
+    (10, 0, "warn"),  # a new account: deploys, but replays would be throttled
+    (10, 310, "fail"), (400, 310, "fail"),  # Lambda keeps 100 (or the whole quota of 10) unreserved
+    (410, 310, "warn"), (1000, 0, "pass"), (1000, 310, "pass"), (1000, 950, "fail")])
+def test_concurrency_quota_against_the_stacks_reservations(quota, reserved, status):
+    check = doctor.concurrency_check(quota, reserved)
+    assert check.status == status
+    if status == "fail":
+        assert f"at least {reserved + 100}" in check.next_step
+
+
+def test_concurrency_reads_the_account_and_the_stacks_parameters():
+    class Lambda:
+        def get_account_settings(self):
+            return {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 990}}
+
+    check = doctor.concurrency_check_for(Lambda(), {"IntakeReservedConcurrency": "300", "CrcReservedConcurrency": "10"})
+    assert check.status == "pass" and "310 reserved" in check.detail
+
+
+def test_the_alarm_topic_needs_a_confirmed_subscriber(stack):
+    sns = client("sns")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    assert doctor.alarm_topic_check(sns, topic).status == "warn"
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:123456789012:q")
+    assert doctor.alarm_topic_check(sns, topic).status == "pass"
