@@ -37,7 +37,7 @@ venv-check: python
 	fi
 
 install: venv-check $(BIN)/xrelay
-$(BIN)/xrelay: pyproject.toml consumer/pyproject.toml
+$(BIN)/xrelay: pyproject.toml $(wildcard consumer/pyproject.toml)  # a .venv made before consumer/ existed gets it too
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
