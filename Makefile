@@ -17,7 +17,7 @@ AWS_PORT ?= 5000
 SAM_CLI_VERSION ?= 1.170.0
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: install run test unit lint bench build clean lambda-python python venv-check
+.PHONY: install run test unit lint bench build clean lambda-python python venv-check fuzz
 
 # One line and a stop when no supported Python is there (pip's error would come much later).
 PY_FOUND = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
@@ -58,6 +58,12 @@ test: lint unit
 
 unit: install
 	$(BIN)/pytest
+
+# Issue 13's longer runs: intake's properties with thousands of examples (`make test` runs a few
+# dozen), and the tests marked slow (the 10,000-event delivery).
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_intake_properties.py
+	$(BIN)/pytest -m slow
 
 lint: install $(TOOLS)/bin/sam
 	$(BIN)/ruff check layers functions tests bench examples consumer

@@ -45,9 +45,10 @@ def crc(stack: LocalStack, query: str) -> tuple[int, dict[str, Any]]:
 def stored_keys(stack: LocalStack) -> list[str]:
     """The keys of the stored events (not the table's other items: tombstones, post references...)."""
     table = stack.stack.physical("EventsTable")
-    items = client("dynamodb").scan(TableName=table, ProjectionExpression="pk", FilterExpression="attribute_exists(#r)",
-                                    ExpressionAttributeNames={"#r": "record"})["Items"]
-    return sorted(i["pk"]["S"] for i in items)
+    pages = client("dynamodb").get_paginator("scan").paginate(
+        TableName=table, ProjectionExpression="pk", FilterExpression="attribute_exists(#r)",
+        ExpressionAttributeNames={"#r": "record"})
+    return sorted(i["pk"]["S"] for page in pages for i in page["Items"])
 
 
 def state_items(stack: LocalStack, pk: str) -> list[dict[str, Any]]:

@@ -86,7 +86,8 @@ def test_store_failing_mid_delivery_answers_503_and_the_redelivery_completes_it(
 
     assert post(stack, body) == (503, {"error": "temporarily unavailable, retry"})
     assert rule.fired == 1
-    assert stored_keys(stack) == TWEET_KEYS[:1]
+    # One of the two, whichever was written first: a delivery's events are written concurrently.
+    assert len(stored_keys(stack)) == 1 and set(stored_keys(stack)) < set(TWEET_KEYS)
     assert state_items(stack, "quarantine") == []  # a transient failure is retried by X, not quarantined
 
     assert post(stack, body) == (200, {"status": "accepted", "events": 2, "new": 1, "duplicates": 1})

@@ -1,5 +1,7 @@
 """IntakeFunction: receives X's signed event deliveries (POST /webhook)."""
 
+from dataclasses import replace
+
 from xrelay.apigw import raw_body
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
@@ -25,7 +27,9 @@ intake = Intake(
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event, context):
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    return intake.handle(raw_body(event), headers).to_proxy()
+    # Writes stop in time to answer before the function's timeout (what is left is quarantined).
+    timed = replace(intake, remaining_ms=context.get_remaining_time_in_millis)
+    return timed.handle(raw_body(event), headers).to_proxy()
 
 
 handler = tracer.capture_lambda_handler(_handle) if tracer else _handle

@@ -13,6 +13,8 @@ from xrelay.store import EventStore
 SETTINGS = Settings.from_env()
 # The PurgeOnRevoke Parameter: redact a user's private events when they revoke the app.
 PURGE_ON_REVOKE = os.environ.get("PURGE_ON_REVOKE", "false").lower() == "true"
+# Where a record that can never be published is set aside (xrelay.publisher.FailureQueue).
+FAILURES_URL = os.environ.get("PUBLISH_FAILURES_QUEUE_URL") or None
 logger = make_logger("publisher")
 metrics = make_metrics("publisher")
 tracer = make_tracer("publisher")
@@ -24,12 +26,14 @@ events = EventStore(SETTINGS.events_table, SETTINGS.retention_days, ddb=client("
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event, context):
     compliance = Compliance(events, PURGE_ON_REVOKE, logger)
-    result = publish(event, sqs, SETTINGS.events_queue_url, compliance, logger)
+    result = publish(event, sqs, SETTINGS.events_queue_url, compliance, logger, failures_url=FAILURES_URL)
     count(metrics, M.EVENTS_PUBLISHED, result.published - result.compliance_messages)
     if result.pointers:
         count(metrics, M.OVERSIZE_POINTERS, result.pointers)
     for name, value in sorted(compliance.counts.items()):
         count(metrics, name, value)
+    if result.set_aside:
+        count(metrics, M.EVENTS_SET_ASIDE, result.set_aside)
     if result.compliance_messages:
         count(metrics, M.COMPLIANCE_MESSAGES_SENT, result.compliance_messages)
     if result.failed_sequences:

@@ -10,7 +10,10 @@ from functools import cache
 from typing import Any
 
 # X waits a few seconds for an answer: fail fast and let X retry rather than hang past its deadline.
-_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 4, "retries": {"mode": "standard", "total_max_attempts": 3}}
+# As many connections as intake's write threads (intake.WRITE_THREADS): one delivery's events are
+# written concurrently.
+_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 4, "retries": {"mode": "standard", "total_max_attempts": 3},
+             "max_pool_connections": 16}
 
 
 @cache

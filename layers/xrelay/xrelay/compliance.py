@@ -25,9 +25,9 @@ when a user revokes the app. xrelay does it once, for every consumer, off X's re
      the user's private events (``event_types.is_purged_on_revoke``) up to the revocation, through
      the ``ByUser`` index. Stopping the user's subscriptions is the reconcile's part.
 
-  Redactions are UpdateItems: their stream records are MODIFYs, which the publisher never
-  publishes (only INSERTs are news). Tombstones, references and markers have no ``record``: their
-  INSERTs are never published as events.
+  Redactions rewrite an existing item (a PutItem conditional on its ``rev``): their stream
+  records are MODIFYs, which the publisher never publishes (only INSERTs are news). Tombstones,
+  references and markers have no ``record``: their INSERTs are never published as events.
 
 **Redact, never delete.** The item is the dedupe key: deleted, a redelivered or replayed copy would
 be stored and published again as new. Redacted, it stays a duplicate, and stays redacted. Every
@@ -62,7 +62,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .aws import error_code
 from .event_types import OAUTH_REVOKE, is_purged_on_revoke
 from .models import EventRecord, Redaction, RedactionReason, Source, Subscription
 from .normalize import embedded_posts, parse_time, post_ids, post_object_id
@@ -75,7 +74,9 @@ from .store import (
     REVOKED_USER,
     TOMBSTONE,
     EventStore,
+    StoreRefused,
     StoreUnavailable,
+    aws_failure,
     conditional_write,
     decode_record,
     encode_record,
@@ -240,13 +241,23 @@ class Compliance:
     log: Any
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     counts: Counter[str] = field(default_factory=Counter)
+    # What DynamoDB refused for good (StoreRefused), by stream sequence number or "copy:<event_key>":
+    # (event_key, reason). prepare() leaves these records out; the publisher sets them aside.
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- before a batch is published
     def prepare(self, events: list[tuple[str, EventRecord]]) -> dict[str, EventRecord]:
         """Sequence -> the record to publish: the stream's own, or, when a tombstone or a revocation
         covers it, the record as redacted in the store now."""
         carried = {seq: post_ids(record) for seq, record in events}
-        self._put_references([(record, post) for seq, record in events for post in sorted(carried[seq].copies)])
+        try:
+            self._put_references([(record, post) for seq, record in events for post in sorted(carried[seq].copies)])
+        except StoreRefused:  # one record's references are refused: find it, write the others
+            for seq, record in events:
+                try:
+                    self._put_references([(record, post) for post in sorted(carried[seq].copies)])
+                except StoreRefused as exc:
+                    self.refused[seq] = (record.event_key, f"its post references were refused: {exc}")
         wanted = {TOMBSTONE + post for ids in carried.values() for post in ids.all}
         if self.purge_on_revoke:
             wanted |= {REVOKED_USER + record.user_id for _, record in events
@@ -255,6 +266,8 @@ class Compliance:
         at = self.clock()
         out: dict[str, EventRecord] = {}
         for seq, record in events:
+            if seq in self.refused:
+                continue
             changes: list[Change] = [
                 lambda r, post=post, by=found[TOMBSTONE + post]["deleted_by"]["S"]: redact_post(r, post, by, at)
                 for post in sorted(carried[seq].all) if TOMBSTONE + post in found]
@@ -262,7 +275,10 @@ class Compliance:
             if marker and is_purged_on_revoke(record.event_type) and \
                     iso(record.occurred_at or record.received_at) <= marker["revoked_at"]["S"]:
                 changes.append(lambda r, by=marker["revoked_by"]["S"]: redact_user_event(r, by, at))
-            out[seq] = self._rewrite(record.event_key, changes, fallback=record) if changes else record
+            try:
+                out[seq] = self._rewrite(record.event_key, changes, fallback=record) if changes else record
+            except StoreRefused as exc:  # never published unredacted: set aside instead
+                self.refused[seq] = (record.event_key, f"its redaction was refused: {exc}")
         return out
 
     # ---------------------------------------------------------------- a post's deletion
@@ -273,7 +289,13 @@ class Compliance:
         def redact(record: EventRecord) -> EventRecord | None:
             return redact_post(record, tombstone.post_id, tombstone.deleted_by, at)
 
-        copies = [key for key in self._copies(tombstone.post_id) if self._rewrite(key, [redact]) is not None]
+        copies = []
+        for key in self._copies(tombstone.post_id):
+            try:
+                if self._rewrite(key, [redact]) is not None:
+                    copies.append(key)
+            except StoreRefused as exc:  # the other copies are redacted, the notice goes out; this one is reported
+                self.refused[f"copy:{key}"] = (key, f"redacting deleted post {tombstone.post_id} was refused: {exc}")
         self.counts[M.POSTS_REDACTED] += 1
         self.log.info("post deleted: stored copies redacted", extra={
             "post_id": tombstone.post_id, "copies": len(copies), "deletion": tombstone.deleted_by})
@@ -314,7 +336,11 @@ class Compliance:
         """Apply ``changes`` to the stored record ``key`` and return it as stored now.
 
         Read-modify-write, conditional on the record being unchanged meanwhile (two deletions may
-        redact one record at once). An item that is gone (expired) gives ``fallback`` changed, or None.
+        redact one record at once): the item's ``rev`` counts its rewrites. The whole item is put
+        again rather than updated, and the condition names a number, not the old record: a request
+        carrying both an old and a new record of a few hundred KB, or an update of a large
+        attribute, would be refused as too large, so a large record could never be redacted. An
+        item that is gone (expired) gives ``fallback`` changed, or None.
         """
         for _ in range(REWRITE_ATTEMPTS):
             item = self._aws("GetItem", lambda: self.store.ddb.get_item(
@@ -329,14 +355,17 @@ class Compliance:
                 return updated
             new = updated.redactions[len(current.redactions):]
             latest = new[-1]
-            update = {
-                "TableName": self.store.table, "Key": {"pk": {"S": key}},
-                "UpdateExpression": "SET #r = :new, redacted_at = :at, redaction_reason = :why, redacted_by = :by",
-                "ConditionExpression": "#r = :old", "ExpressionAttributeNames": {"#r": "record"},
-                "ExpressionAttributeValues": {
-                    ":new": {"B": encode_record(updated)}, ":old": {"B": item["record"]["B"]},
-                    ":at": {"S": iso(latest.at)}, ":why": {"S": latest.reason.value}, ":by": {"S": latest.by}}}
-            if conditional_write(lambda update=update: self.store.ddb.update_item(**update), self.store.table):
+            revision = item.get("rev")
+            put: dict[str, Any] = {
+                "TableName": self.store.table,
+                "Item": {**item, "record": {"B": encode_record(updated)}, "redacted_at": {"S": iso(latest.at)},
+                         "redaction_reason": {"S": latest.reason.value}, "redacted_by": {"S": latest.by},
+                         "rev": {"N": str(int(revision["N"]) + 1 if revision else 1)}},
+                "ConditionExpression": "attribute_exists(pk) AND " + (
+                    "rev = :rev" if revision else "attribute_not_exists(rev)")}
+            if revision:
+                put["ExpressionAttributeValues"] = {":rev": revision}
+            if conditional_write(lambda put=put: self.store.ddb.put_item(**put), self.store.table):
                 for redaction in new:
                     self.counts[M.COPIES_REDACTED if redaction.reason is RedactionReason.POST_DELETED
                                 else M.USER_EVENTS_PURGED] += 1
@@ -383,9 +412,9 @@ class Compliance:
             yield from page.get("Items", [])
 
     def _aws(self, operation: str, call: Callable[[], Any]) -> Any:
-        """One DynamoDB call; any failure is StoreUnavailable, so the publisher retries the batch."""
+        """One DynamoDB call; a refusal is StoreRefused (set aside), any other failure StoreUnavailable
+        (the publisher retries the batch)."""
         try:
             return call()
         except Exception as exc:
-            raise StoreUnavailable(f"{operation} on {self.store.table} failed: "
-                                   f"{error_code(exc) or type(exc).__name__}") from exc
+            raise aws_failure(exc, f"{operation} on {self.store.table}") from exc

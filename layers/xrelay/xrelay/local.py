@@ -489,7 +489,15 @@ def _allowed(rule: Any, present: bool, value: Any) -> bool:
 
 
 class StreamPoller:
-    """A DynamoDB event source mapping: batches, partial failures, retry from the failed record."""
+    """A DynamoDB event source mapping, as Lambda runs one.
+
+    Batches (after FilterCriteria), partial failures (``batchItemFailures``: resume from the lowest
+    failed record), and what Lambda does with a batch that keeps failing: each failure is a retry,
+    ``BisectBatchOnFunctionError`` halves a batch the function raised on before the next try, and after
+    ``MaximumRetryAttempts`` (absent: retry until the record expires, as Lambda's -1) the records
+    are given up and described on the ``OnFailure`` destination queue (Lambda's invocation record,
+    ``DDBStreamBatchInfo``), so a poison pill locally is seen where it would be in AWS.
+    """
 
     def __init__(self, stack: LocalStack, function: str, table: str, props: dict[str, Any],
                  stop: threading.Event, idle_sleep: float = 0.1, retry_sleep: float = 0.5,
@@ -498,6 +506,16 @@ class StreamPoller:
         self.batch_size = int(props.get("BatchSize", 100))
         self.filters = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
         self.idle_sleep, self.retry_sleep, self.on_error = idle_sleep, retry_sleep, on_error
+        self.max_retries = int(props.get("MaximumRetryAttempts", -1))
+        self.bisect = bool(props.get("BisectBatchOnFunctionError", False))
+        destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        self.on_failure = destination["Fn::GetAtt"][0] if isinstance(destination, dict) and \
+            "Fn::GetAtt" in destination else None
+        self.pending: list[dict[str, Any]] = []  # read from the shard, not yet handled; [0] is the checkpoint
+        self.attempts = 0  # failed invocations since the checkpoint last moved
+        self.size: int | None = None  # the bisected batch size while bisecting
+        self.region = 0  # records left of the batch being bisected (its halves are handled one by one)
+        self.given_up = 0  # records sent to the on-failure destination (or dropped without one)
 
     def _open(self) -> None:
         self.streams = client("dynamodbstreams")
@@ -510,31 +528,75 @@ class StreamPoller:
         """Deliver at most one batch. Returns (records handed to the function, whether it failed)."""
         if not hasattr(self, "iterator"):
             self._open()
-        page = self.streams.get_records(ShardIterator=self.iterator, Limit=self.batch_size)
-        records = page.get("Records", [])
-        if not records:
+        if not self.pending:
+            page = self.streams.get_records(ShardIterator=self.iterator, Limit=self.batch_size)
+            records = page.get("Records", [])
             self.iterator = page.get("NextShardIterator") or self.iterator
-            return 0, False
-        shaped = [lambda_stream_record(r, self.arn) for r in records]
-        # Lambda drops the records no filter matches before the batch is formed (and never retries them).
-        shaped = [r for r in shaped if not self.filters or any(matches(f, r) for f in self.filters)]
-        if not shaped:
-            self.iterator = page["NextShardIterator"]
-            return len(records), False
-        event = {"Records": shaped}
+            if not records:
+                return 0, False
+            shaped = [lambda_stream_record(r, self.arn) for r in records]
+            # Lambda drops the records no filter matches before the batch is formed (and never retries them).
+            self.pending = [r for r in shaped if not self.filters or any(matches(f, r) for f in self.filters)]
+            if not self.pending:
+                return len(records), False
+        batch = self.pending[:self.size or self.batch_size]
+        errored = False
         try:
-            result = self.stack.invoke(self.function, event) or {}
+            result = self.stack.invoke(self.function, {"Records": batch}) or {}
             failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
-        except Exception as exc:  # the whole batch failed: retry it, like Lambda
+        except Exception as exc:  # a function error: the whole batch failed
             self.on_error(f"[local] {self.function} raised {type(exc).__name__}: {exc}")
-            failures = [records[0]["dynamodb"]["SequenceNumber"]]
-        if failures:  # Lambda resumes from the lowest failed sequence number
-            self.iterator = self.streams.get_shard_iterator(
-                StreamArn=self.arn, ShardId=self.shard, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                SequenceNumber=min(failures, key=int))["ShardIterator"]
-            return len(records), True
-        self.iterator = page["NextShardIterator"]
-        return len(records), False
+            failures, errored = [batch[0]["dynamodb"]["SequenceNumber"]], True
+        if not failures:
+            del self.pending[:len(batch)]
+            self.attempts, self.region = 0, self.region - len(batch)
+            if self.region <= 0:
+                self.size = None
+            return len(batch), False
+        # Lambda checkpoints up to the lowest failed sequence number and retries from there.
+        first = min(failures, key=int)
+        done = next((i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == first), 0)
+        del self.pending[:done]
+        failing = batch[done:]
+        self.attempts = 0 if done else self.attempts
+        self.attempts += 1
+        if 0 <= self.max_retries < self.attempts:
+            self._give_up(failing)
+            del self.pending[:len(failing)]
+            self.attempts, self.size, self.region = 0, None, 0
+        elif errored and self.bisect and len(failing) > 1:
+            # Bisecting is for function errors; a partial failure already says where to resume.
+            self.region = self.region if self.size else len(failing)
+            self.size = (len(failing) + 1) // 2
+        return len(batch), True
+
+    def _give_up(self, records: list[dict[str, Any]]) -> None:
+        """What Lambda does when the retries are exhausted: the batch's description on the destination."""
+        self.given_up += len(records)
+        first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+        self.on_error(f"[local] {self.function}: retries exhausted, {len(records)} records given up"
+                      + (f" (described on {self.on_failure})" if self.on_failure else " (no on-failure destination)"))
+        if not self.on_failure:
+            return
+
+        def arrival(ddb: dict[str, Any]) -> str | None:
+            when = ddb.get("ApproximateCreationDateTime")
+            return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" \
+                if isinstance(when, int | float) else None
+
+        record = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetryAttemptsExhausted",
+                               "functionArn": f"arn:aws:lambda:{REGION}:123456789012:function:{self.function}",
+                               "approximateInvokeCount": self.attempts},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "DDBStreamBatchInfo": {
+                "shardId": self.shard, "startSequenceNumber": first["SequenceNumber"],
+                "endSequenceNumber": last["SequenceNumber"], "approximateArrivalOfFirstRecord": arrival(first),
+                "approximateArrivalOfLastRecord": arrival(last), "batchSize": len(records), "streamArn": self.arn},
+        }
+        client("sqs").send_message(QueueUrl=self.stack.stack.queue_url(self.on_failure), MessageBody=json.dumps(record))
 
     def run(self) -> None:
         while not self.stop.is_set():

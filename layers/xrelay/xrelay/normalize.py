@@ -24,10 +24,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from .bounds import MAX_ID_CHARS, MAX_NESTING, bounded_key, nesting
 from .event_types import AAA_EVENT_ARRAYS, POST_DELETE, XAA_POST_EVENT_TYPES, canonical_xaa_type, is_known_xaa_type
 from .models import ControlMessage, EventRecord, Source, Subscription
 
 CONTROL_KEYS = ("replay_job_status",)
+# A control message is a few small fields; the state table keeps its body as one string.
+MAX_CONTROL_BYTES = 16_384
+# X's type names are short words; anything longer is not a type (it would be a metric dimension too).
+MAX_TYPE_CHARS = 128
 
 
 class UnrecognisedDelivery(ValueError):
@@ -61,10 +66,13 @@ def normalize(doc: dict[str, Any], *, delivery: str, received_at: datetime) -> N
 
     for key in CONTROL_KEYS:
         if key in doc:
-            body = doc[key]
-            out.controls.append(ControlMessage(
-                kind=key, body=body if isinstance(body, dict) else {"value": body},
-                received_at=received_at, delivery_id=delivery))
+            body = doc[key] if isinstance(doc[key], dict) else {"value": doc[key]}
+            if nesting(body) > MAX_NESTING or \
+                    len(json.dumps(body, separators=(",", ":")).encode()) > MAX_CONTROL_BYTES:
+                out.errors.append(f"{key} is nested deeper than {MAX_NESTING} levels or larger than "
+                                  f"{MAX_CONTROL_BYTES} bytes: not recorded")
+                continue
+            out.controls.append(ControlMessage(kind=key, body=body, received_at=received_at, delivery_id=delivery))
     data = doc.get("data")
     if isinstance(data, dict) and ("event_type" in data or "event_uuid" in data):
         _collect(out, lambda: [_xaa(data, ctx)])
@@ -94,7 +102,13 @@ class _Ctx:
 
 def _collect(out: NormalizedDelivery, produce) -> None:
     try:
-        out.events.extend(produce())
+        records = produce()
+        for record in records:
+            # Refused here, on purpose, rather than by the serialiser when it is stored (bounds.py).
+            if nesting(record.event) > MAX_NESTING or nesting(record.context) > MAX_NESTING:
+                raise EventError(f"{record.source.value} {record.source_event_type[:MAX_TYPE_CHARS]} event is nested "
+                                 f"deeper than {MAX_NESTING} levels")
+        out.events.extend(records)
     except EventError as exc:
         out.errors.append(str(exc))
     except Exception as exc:  # a bug of ours: keep the delivery, say what broke, never its content
@@ -115,6 +129,8 @@ def _id(value: Any, what: str) -> str:
     already rounded in the number (``"id": 1924465506158879000`` beside ``"id_str":
     "1924465506158878979"``), so a number could merge two posts into one key."""
     if isinstance(value, str) and value:
+        if len(value) > MAX_ID_CHARS:
+            raise EventError(f"{what} is longer than {MAX_ID_CHARS} characters: not an identifier X gives")
         return value
     raise EventError(f"{what} is missing or not a string identifier")
 
@@ -123,7 +139,7 @@ def _stamp(value: Any, what: str) -> str:
     """A millisecond timestamp, as X sends it (string or number: ms fit a double exactly)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
         return value
     raise EventError(f"{what} is missing or not a millisecond timestamp")
 
@@ -192,6 +208,8 @@ def _digest(obj: Any) -> str:
 def _xaa(data: dict[str, Any], ctx: _Ctx) -> EventRecord:
     raw_type = data.get("event_type")
     source_type = raw_type if isinstance(raw_type, str) and raw_type else "unknown"
+    if len(source_type) > MAX_TYPE_CHARS:
+        raise EventError(f"XAA data.event_type is longer than {MAX_TYPE_CHARS} characters")
     event_type = canonical_xaa_type(source_type)
     uuid = _id(data.get("event_uuid"), "XAA data.event_uuid")
     flt = data.get("filter") if isinstance(data.get("filter"), dict) else {}
@@ -201,7 +219,7 @@ def _xaa(data: dict[str, Any], ctx: _Ctx) -> EventRecord:
     if user_id is None and event_type == "oauth.revoke":
         user_id = _opt_id(payload.get("user_id"))
     return EventRecord(
-        event_key=f"xaa:{event_type}:{_canonical_filter(flt)}:{uuid}",
+        event_key=bounded_key(f"xaa:{event_type}:{_canonical_filter(flt)}:{uuid}"),
         source=Source.XAA,
         event_type=event_type,
         source_event_type=source_type,
@@ -234,7 +252,7 @@ def _stream(doc: dict[str, Any], ctx: _Ctx) -> EventRecord:
     post_id = _id(post.get("id"), "filtered-stream data.id")
     rules = doc.get("matching_rules") if isinstance(doc.get("matching_rules"), list) else []
     return EventRecord(
-        event_key=f"stream:post:{post_id}",
+        event_key=bounded_key(f"stream:post:{post_id}"),
         source=Source.STREAM,
         event_type="stream.post",
         source_event_type="filtered_stream",
@@ -275,7 +293,7 @@ def _aaa(doc: dict[str, Any], ctx: _Ctx) -> Iterator[Any]:
 def _aaa_record(key: str, event_type: str, source_type: str, known: bool, user: str | None,
                 item: Any, context: dict[str, Any], ctx: _Ctx, when: datetime | None) -> EventRecord:
     return EventRecord(
-        event_key=key,
+        event_key=bounded_key(key),
         source=Source.AAA,
         event_type=event_type,
         source_event_type=source_type,
@@ -293,6 +311,8 @@ def _aaa_record(key: str, event_type: str, source_type: str, known: bool, user: 
 
 def _aaa_item(name: str, index: int, item: Any, for_user: str | None, context: dict[str, Any],
               ctx: _Ctx) -> EventRecord:
+    if len(name) > MAX_TYPE_CHARS:
+        raise EventError(f"AAA array name longer than {MAX_TYPE_CHARS} characters")
     if for_user is None:
         raise EventError(f"AAA {name}[{index}] has no for_user_id to belong to")
     if not isinstance(item, dict):
@@ -390,6 +410,8 @@ def _aaa_user_event(user_event: Any, context: dict[str, Any], ctx: _Ctx) -> list
             stamp = body.get("date_time") if isinstance(body.get("date_time"), str) else _digest(body)
             records.append(_aaa_record(f"aaa:{user}:revoke:{app}@{stamp}", "oauth.revoke", "user_event.revoke",
                                        True, user, {kind: body}, context, ctx, parse_time(body.get("date_time"))))
+        elif len(kind) > MAX_TYPE_CHARS:
+            raise EventError(f"AAA user_event kind longer than {MAX_TYPE_CHARS} characters")
         else:
             records.append(_aaa_record(f"aaa:-:user_event.{kind}:{_digest(body)}", f"aaa.user_event.{kind}",
                                        f"user_event.{kind}", False, None, {kind: body}, context, ctx, None))

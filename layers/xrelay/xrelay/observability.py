@@ -70,6 +70,11 @@ class M:
     REPLAY_FAILED = "ReplayFailed"
     # intake: new events that arrived marked meta.replay (X marks XAA replays; AAA's are unmarked)
     EVENTS_RECOVERED_BY_REPLAY = "EventsRecoveredByReplay"
+    # set aside rather than retried forever (issue 13): intake's events not written within the
+    # invocation's time budget (their delivery is quarantined), the publisher's records that can
+    # never be published (sent to the PublishFailuresQueue)
+    EVENTS_DEFERRED = "EventsDeferred"
+    EVENTS_SET_ASIDE = "EventsSetAside"
 
 
 def make_logger(service: str) -> Logger:

@@ -14,6 +14,7 @@ Item layout (events table):
   record      B  zlib(JSON of the EventRecord)
   post_id     S  the event's own post (normalize.post_ids); ByPost index partition (absent for non-posts)
   redacted_at S, redaction_reason S, redacted_by S: the latest redaction (compliance.py), when there is one
+  rev         N  how many times compliance.py rewrote the record (its optimistic lock), when it did
 
 The table also holds a few items that are not events: no ``record``, so the publisher never
 publishes them, and no ``user_key``/``received_at``, so the ByUser index and time scans skip them
@@ -33,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .aws import client, error_code
+from .bounds import bounded_key, safe_text
 from .models import ControlMessage, EventRecord
 from .normalize import deleted_post_id, post_ids
 
@@ -59,15 +61,38 @@ class StoreUnavailable(Exception):
     """DynamoDB failed (throttling, outage, permissions): the caller must answer 5xx."""
 
 
-class RecordTooLarge(ValueError):
+class StoreRefused(StoreUnavailable):
+    """DynamoDB refused the request itself (validation, item or key too large): the same request
+    fails the same way every time, so retrying cannot help. Callers that can set the item aside
+    (intake's quarantine, the publisher's failure queue) catch it first; anywhere else it is
+    still a failure (a subclass of :class:`StoreUnavailable`)."""
+
+
+# Error codes that say "this request can never succeed", as opposed to "not now".
+REFUSAL_CODES = frozenset({"ValidationException", "SerializationException"})
+
+
+class RecordUnstorable(ValueError):
+    """An event whose record cannot be encoded for the store (retrying cannot help)."""
+
+
+class RecordTooLarge(RecordUnstorable):
     """An event whose compressed record exceeds DynamoDB's item limit."""
+
+
+def aws_failure(exc: BaseException, what: str) -> StoreUnavailable:
+    """The exception to raise for a failed DynamoDB call: refused (deterministic) or unavailable."""
+    code = error_code(exc)
+    kind = StoreRefused if code in REFUSAL_CODES else StoreUnavailable
+    return kind(f"{what} failed: {code or type(exc).__name__}")
 
 
 def conditional_write(write: Callable[[], Any], table: str) -> bool:
     """Run a conditional DynamoDB write: True if applied, False if its condition failed.
 
-    Any other failure (throttling, outage, permissions, validation) is :class:`StoreUnavailable`,
-    which the caller turns into a 5xx so that X retries.
+    A request DynamoDB refuses (validation, too large) is :class:`StoreRefused`; any other failure
+    (throttling, outage, permissions) is :class:`StoreUnavailable`, which the caller turns into a
+    5xx so that X retries.
     """
     try:
         write()
@@ -75,7 +100,7 @@ def conditional_write(write: Callable[[], Any], table: str) -> bool:
     except Exception as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
             return False
-        raise StoreUnavailable(f"write to {table} failed: {error_code(exc) or type(exc).__name__}") from exc
+        raise aws_failure(exc, f"write to {table}") from exc
 
 
 def iso(dt: datetime) -> str:
@@ -83,9 +108,14 @@ def iso(dt: datetime) -> str:
 
 
 def encode_record(record: EventRecord) -> bytes:
-    blob = zlib.compress(record.model_dump_json().encode("utf-8"), 6)
+    try:
+        text = record.model_dump_json()
+    except ValueError as exc:  # pydantic's serialisation errors; normalize bounds what causes them
+        raise RecordUnstorable(f"{safe_text(record.event_key, 200)}: cannot be serialised "
+                               f"({safe_text(str(exc), 200)})") from exc
+    blob = zlib.compress(text.encode("utf-8"), 6)
     if len(blob) > MAX_RECORD_BYTES:
-        raise RecordTooLarge(f"{record.event_key}: {len(blob)} bytes compressed")
+        raise RecordTooLarge(f"{safe_text(record.event_key, 200)}: {len(blob)} bytes compressed")
     return blob
 
 
@@ -130,8 +160,8 @@ class EventStore:
     def put_new(self, record: EventRecord) -> bool:
         """Store ``record`` unless its key exists. True if new, False if a duplicate.
 
-        Raises :class:`RecordTooLarge` (the caller quarantines the delivery: retrying cannot help)
-        or :class:`StoreUnavailable` (answer 5xx: a retry may succeed).
+        Raises :class:`RecordUnstorable` or :class:`StoreRefused` (the caller quarantines the
+        delivery: retrying cannot help) or :class:`StoreUnavailable` (answer 5xx: a retry may succeed).
         """
         item = event_item(record, self.retention_days)  # before the write: too large is not "unavailable"
         return conditional_write(lambda: self.ddb.put_item(
@@ -232,7 +262,7 @@ class StateStore:
             "pk": {"S": QUARANTINE},
             "sk": {"S": delivery_id},
             "status": {"S": "pending"},
-            "reason": {"S": reason[:2000]},
+            "reason": {"S": safe_text(reason, 2000)},
             "received_at": {"S": iso(received_at)},
         }
         if len(blob) <= QUARANTINE_PART_BYTES:
@@ -283,7 +313,7 @@ class StateStore:
         values = {":s": {"S": status}, ":z": {"N": "0"}, ":one": {"N": "1"}, ":t": {"S": iso(datetime.now(UTC))}}
         if reason:
             expr += ", reason = :r"
-            values[":r"] = {"S": reason[:2000]}
+            values[":r"] = {"S": safe_text(reason, 2000)}
         self.ddb.update_item(TableName=self.table, Key={"pk": {"S": QUARANTINE}, "sk": {"S": delivery_id}},
                              UpdateExpression=expr, ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues=values)
@@ -416,7 +446,7 @@ class StateStore:
             "replay_job_status" else message.delivery_id
         return self._put({
             "pk": {"S": message.kind},
-            "sk": {"S": ident},
+            "sk": {"S": bounded_key(ident)},  # a sort key holds 1024 bytes at most
             "received_at": {"S": iso(message.received_at)},
             "delivery_id": {"S": message.delivery_id},
             "body": {"S": json.dumps(body, separators=(",", ":"))},
