@@ -37,10 +37,11 @@ venv-check: python
 	fi
 
 install: venv-check $(BIN)/xrelay
-$(BIN)/xrelay: pyproject.toml
+$(BIN)/xrelay: pyproject.toml $(wildcard consumer/pyproject.toml)  # a .venv made before consumer/ existed gets it too
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e consumer  # the consumer library (its own package; tests/test_consumer_*.py)
 	@touch $@
 
 $(TOOLS)/bin/sam: | python
@@ -65,8 +66,8 @@ fuzz: install
 	$(BIN)/pytest -m slow
 
 lint: install $(TOOLS)/bin/sam
-	$(BIN)/ruff check layers functions tests bench examples
-	$(TOOLS)/bin/cfn-lint template.yaml
+	$(BIN)/ruff check layers functions tests bench examples consumer
+	$(TOOLS)/bin/cfn-lint template.yaml examples/consumer/template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(TOOLS)/bin/sam validate --lint -t template.yaml
 
 bench: install
