@@ -351,8 +351,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not args.unsigned:
         if scheme in ("oauth2", "both"):
             if not client_secret:
-                print("--scheme oauth2 signs with X_CLIENT_SECRET, which is not set", file=sys.stderr)
-                return 2
+                raise CliError(f"--scheme {scheme} signs with X_CLIENT_SECRET, which is not set: export the app's "
+                               "OAuth 2.0 Client Secret as the local stack was started with, or use --scheme legacy")
             headers[OAUTH2_HEADER] = sign(client_secret, body)
         if scheme in ("legacy", "both"):
             headers[LEGACY_HEADER] = sign(consumer_secret_from_env()[0], body)

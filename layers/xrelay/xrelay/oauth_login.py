@@ -290,19 +290,17 @@ def add_login_parser(usub: Any) -> None:
 
 def cmd_users_login(args: argparse.Namespace, open_browser: Callable[[str], Any] | None = None) -> int:
     from .cli import _stack_settings
-    from .event_types import is_x_id
+    from .cli_errors import CliError
+    from .operator_cli import check_user_id
     from .reconcile import load_stack_desired
     from .store import StateStore
 
-    if args.user_id is not None and not is_x_id(args.user_id):
-        print(f"xrelay: user id must be 1-19 digits, got {args.user_id!r}", file=sys.stderr)
-        return 2
+    check_user_id(args.user_id)
     settings = _stack_settings(args.stack_name)
     desired = load_stack_desired(StateStore(settings.state_table))
     if desired is None:
-        print("xrelay: no desired state stored: run `xrelay subscriptions apply FILE` first (the scopes come "
-              "from it)", file=sys.stderr)
-        return 2
+        raise CliError("no desired state stored: run `xrelay subscriptions apply FILE` first (the scopes come "
+                       "from it)")
     browser = open_browser or ((lambda url: None) if args.no_browser else webbrowser.open)
     flow, variable, default = ((login_oauth1, "X_OAUTH1_AUTHORIZE_URL", DEFAULT_OAUTH1_AUTHORIZE_URL) if args.oauth1
                                else (login, "X_OAUTH2_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL))
@@ -310,9 +308,8 @@ def cmd_users_login(args: argparse.Namespace, open_browser: Callable[[str], Any]
         result = flow(args.stack_name, settings, desired, args.user_id, port=args.port,
                       authorize_url=args.authorize_url or os.environ.get(variable) or default, open_browser=browser,
                       timeout=args.timeout, say=lambda text: print(text, file=sys.stderr))
-    except LoginFailed as exc:
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 1
+    except LoginFailed as exc:  # tried, and X or the browser said no: a failed result (exit 1)
+        raise CliError(str(exc), 1) from None
     kind = "oauth1" if args.oauth1 else f"oauth2, scopes: {' '.join(result.scopes)}"
     print(f"user {result.user_id} authorised ({kind}); stored in Secrets Manager as {result.secret_name}")
     if result.missing:
