@@ -38,7 +38,7 @@ def add_parsers(sub: Any) -> None:
                     "\"access_token_secret\"} for OAuth 1.0a; {\"access_token\", \"refresh_token\", "
                     "\"expires_in\"} for OAuth 2.0) or X's form-encoded OAuth 1.0a answer "
                     "(oauth_token=...&oauth_token_secret=...).")
-    u.add_argument("user_id")
+    u.add_argument("user_id", help="the user's numeric X id (1-19 digits)")
     source = u.add_mutually_exclusive_group()
     source.add_argument("--from-file", type=Path, metavar="PATH", help="read the tokens from this file")
     source.add_argument("--stdin", action="store_true", help="read the tokens from standard input")
