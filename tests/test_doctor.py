@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import ALICE, ROOT
+from helpers import state_items
 from test_command_schemas import validate
 from xrelay import doctor
 from xrelay.aws import client
@@ -189,6 +190,7 @@ def test_with_a_client_secret_the_crc_and_the_delivery_follow_the_oauth2_scheme(
             "accepted, forged ones refused") in checks["signed delivery"].detail
     assert CLIENT_SECRET not in doctor.render(doctor.DoctorReport(stack="xrelay", url=url, checks=list(checks.values())))
     assert stored_events(healthy) == 0
+    assert state_items(healthy, "signing") == []  # the doctor's delivery is not taken for X's scheme (status)
 
 
 def forced(local, monkeypatch, choice: str) -> str:

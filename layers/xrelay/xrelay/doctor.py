@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from .credentials import CRC_AUTO, CRC_CLIENT_SECRET, SecretUnavailable, SigningSecrets, crc_secret_advice
 from .signature import LEGACY, LEGACY_HEADER, OAUTH2, OAUTH2_HEADER, SCHEME_HEADERS, SCHEME_SECRETS, sign
+from .signing_log import DOCTOR_PROBE
 
 Status = Literal["pass", "warn", "fail", "skip"]
 # Lambda keeps at least this many executions unreserved (fewer on an account whose quota is lower).
@@ -31,8 +32,9 @@ UNRESERVED_MINIMUM = 100
 # X replays at up to 2,500 deliveries per second; at intake's ~0.08 s that is ~200 at once, and
 # the account's other functions need theirs: AWS's usual quota of 1,000 covers it, 10 does not.
 RECOMMENDED_QUOTA = 1000
-# An AAA delivery shape with no event: intake verifies it, stores nothing and answers 200.
-EMPTY_DELIVERY = {"for_user_id": "0", "tweet_create_events": []}
+# An AAA delivery shape with no event: intake verifies it, stores nothing, records no signing
+# scheme (it is not X's) and answers 200.
+EMPTY_DELIVERY = DOCTOR_PROBE
 # What each field of the app secret is for, in the order they are reported.
 SECRET_FIELDS = {
     "consumer_secret": "checks X's legacy delivery signature; answers the CRC when there is no client_secret",
