@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,3 +184,28 @@ def serve(fake: FakeX) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports nothing listens on now (held together, so none is given twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment for an `xrelay` subprocess, without what would steer it elsewhere, plus ``extra``.
+
+    No endpoint (the child chooses its own emulator), no stack name, no consumer secret (the
+    development default, unless ``extra`` gives one); unbuffered, so its console can be read live.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.pop("XRELAY_STACK", None)
+    env.pop("X_CONSUMER_SECRET", None)
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env

@@ -24,11 +24,11 @@ def resolver(**parameters: str) -> tpl.Resolver:
                         get_att=lambda name, attribute: f"{name}.{attribute}")
 
 
-def _drop_no_value(value: Any) -> Any:
+def drop_no_value(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_no_value(v) for k, v in value.items() if v is not NO_VALUE}
+        return {k: drop_no_value(v) for k, v in value.items() if v is not NO_VALUE}
     if isinstance(value, list):
-        return [_drop_no_value(v) for v in value if v is not NO_VALUE]
+        return [drop_no_value(v) for v in value if v is not NO_VALUE]
     return value
 
 
@@ -58,7 +58,7 @@ def statements(function: str, **parameters: str) -> list[dict[str, Any]]:
         found.extend(policy["PolicyDocument"]["Statement"])
     for name in attached_policies(role, **parameters):
         found.extend(RESOURCES[name]["Properties"]["PolicyDocument"]["Statement"])
-    return _drop_no_value(r.resolve(found))
+    return drop_no_value(r.resolve(found))
 
 
 def grants(function: str, **parameters: str) -> dict[str, set[str]]:

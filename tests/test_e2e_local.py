@@ -7,9 +7,7 @@ events, so it can assert the exact queue contents; the refusal tests check the e
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ import httpx
 import pytest
 
 from conftest import FIXTURES, ROOT, fixture_bytes
+from helpers import child_env, free_ports
 from xrelay.signature import OAUTH2_HEADER, SIGNATURE_HEADER, sign
 
 pytestmark = pytest.mark.e2e
@@ -67,34 +66,16 @@ class Local:
         return "Item" in item
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.pop("XRELAY_STACK", None)
-    env.update(X_CONSUMER_SECRET=SECRET, PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
 @contextmanager
 def running_local(log_dir: Path, **env: str) -> Iterator[Local]:
     """`xrelay local` as a subprocess with ``env`` added to the child environment, until the block ends."""
-    port, aws_port = _free_ports(2)
+    port, aws_port = free_ports(2)
     log = log_dir / "output.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # a state dir of its own: nothing restored from an earlier run
             [sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, "local",
              "--port", str(port), "--aws-port", str(aws_port), "--state-dir", str(log_dir)],
-            cwd=ROOT, env=_child_env(**env), stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET, **env), stdout=out, stderr=subprocess.STDOUT)
     running = Local(f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}", log)
     try:
         deadline = time.monotonic() + START_DEADLINE_S
@@ -207,7 +188,7 @@ def test_deliveries_reach_the_queue_exactly_once(local):
         200, {"status": "accepted", "events": 2, "new": 2, "duplicates": 0})
 
     sent = subprocess.run([sys.executable, "-m", "xrelay.cli", "send", str(FIXTURES / "aaa/favorite.json"),
-                           "--url", local.url], cwd=ROOT, env=_child_env(), capture_output=True, text=True,
+                           "--url", local.url], cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET), capture_output=True, text=True,
                           timeout=30)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     status, _, answer = sent.stdout.strip().partition(" ")

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from conftest import FIXTURES, ROOT, fixture_bytes
-from test_e2e_local import SECRET, Local, _child_env, running_local
+from helpers import child_env
+from test_e2e_local import SECRET, Local, running_local
 from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
 
 pytestmark = pytest.mark.e2e
@@ -94,7 +95,7 @@ def test_a_wrong_signature_in_either_scheme_is_refused_and_not_stored(local, sig
                                            ("both", OAUTH2_HEADER)])
 def test_xrelay_send_signs_in_the_scheme_asked_for(local, scheme, header):
     sent = subprocess.run([sys.executable, "-m", "xrelay.cli", "send", str(FIXTURES / "aaa/favorite.json"),
-                           "--url", local.url, "--scheme", scheme], cwd=ROOT, env=_child_env(**BOTH),
+                           "--url", local.url, "--scheme", scheme], cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET, **BOTH),
                           capture_output=True, text=True, timeout=30)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     status, _, answer = sent.stdout.strip().partition(" ")
@@ -103,7 +104,7 @@ def test_xrelay_send_signs_in_the_scheme_asked_for(local, scheme, header):
 
 def test_xrelay_send_refuses_oauth2_without_a_client_secret(local):
     sent = subprocess.run([sys.executable, "-m", "xrelay.cli", "send", str(FIXTURES / "aaa/favorite.json"),
-                           "--url", local.url, "--scheme", "oauth2"], cwd=ROOT, env=_child_env(),
+                           "--url", local.url, "--scheme", "oauth2"], cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET),
                           capture_output=True, text=True, timeout=30)
     assert sent.returncode == 2 and "X_CLIENT_SECRET" in sent.stderr
 

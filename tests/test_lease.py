@@ -9,6 +9,7 @@ from conftest import ROOT
 from xrelay import lease
 from xrelay.aws import client
 from xrelay.outages import Ledger
+from xrelay.samples import load_event
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -72,7 +73,8 @@ def test_a_reconcile_that_finds_the_lease_taken_does_nothing(wired, fake_x):
 
 
 def test_a_replay_that_finds_the_lease_taken_still_records_its_alarm_change(fake_x, stack):
-    event = json.loads((ROOT / "events" / "ReplayFunction-alarm.json").read_text())
+    # The sample is dated relative to now ({{now-20m}} placeholders, as `xrelay invoke` fills them).
+    event = load_event(ROOT / "events" / "ReplayFunction-alarm.json")
     assert lease.acquire(state_table(stack), "replay", "a-running-run", 60)
     result = stack.invoke("ReplayFunction", event)
     assert result["ok"] and "still running" in result["idle"] and result["alarm_change"]["new"] is True

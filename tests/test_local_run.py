@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from conftest import ROOT
+from helpers import child_env, free_ports
 from xrelay.console import Console, _Router, describe
 from xrelay.local import DEV_CONSUMER_SECRET, api_event
 from xrelay.signature import SIGNATURE_HEADER, sign
@@ -26,25 +27,6 @@ from xrelay.signature import SIGNATURE_HEADER, sign
 STACK = "xrelay-newcomer"
 DELIVERY = ROOT / "events" / "deliveries" / "xaa_post_create.json"
 POST_KEY = "xaa:post.create:user_id=1111111111111111111:2080761390344937796"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env.pop("XRELAY_STACK", None)
-    env.pop("X_CONSUMER_SECRET", None)
-    env.update(PYTHONUNBUFFERED="1", **extra)
-    return env
 
 
 def xrelay_local(state_dir: Path, port: int, aws_port: int, *extra: str) -> list[str]:

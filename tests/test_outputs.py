@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import ROOT
 from xrelay.aws import client
 from xrelay.cli import main
 
@@ -46,5 +47,9 @@ def test_a_stack_that_does_not_exist(stack, capsys):
 
 
 def test_the_local_stack_says_where_its_webhook_is(stack, capsys):
-    assert main(["outputs"]) == 0
-    assert "http://127.0.0.1:3000/webhook" in capsys.readouterr().out
+    # As `xrelay local` provisions it: the local stack has the template's Outputs, WebhookUrl its own URL.
+    from xrelay.local import LocalStack
+
+    LocalStack(ROOT, "xrelay-run").provision(webhook_url="http://127.0.0.1:3000/webhook")
+    assert main(["outputs", "--stack-name", "xrelay-run", "WebhookUrl"]) == 0
+    assert capsys.readouterr().out == "http://127.0.0.1:3000/webhook\n"

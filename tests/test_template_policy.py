@@ -25,7 +25,6 @@ LOG_GROUPS = sorted(name for name, res in RESOURCES.items() if res["Type"] == "A
 PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix",
                      "AWS::NoValue"}
 
-APP_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:xrelay/x-app-AbCdEf"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 # Actions that take no resource-level scoping: "*" is the only Resource they accept.
@@ -41,28 +40,9 @@ NOT_REDRIVEN = {
 X_REPLAY_DELIVERIES_PER_S = 2500  # X replays at up to this rate and never retries a replayed delivery
 INTAKE_WARM_P99_S = 0.1  # a generous bound on intake's warm p99 (one conditional PutItem per event)
 
-NO_VALUE = object()
-
-
 def properties(logical_id: str, **parameters: str) -> dict[str, Any]:
     """The resource's Properties with these Parameter values: ``!If`` decided, ``AWS::NoValue`` dropped."""
-    values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": APP_SECRET, **parameters})
-    resolver = tpl.Resolver(TEMPLATE, values,
-                            ref=lambda name: NO_VALUE if name == "AWS::NoValue" else f"ref:{name}",
-                            get_att=lambda name, attribute: f"{name}.{attribute}")
-    return _drop_no_value(resolver.resolve(RESOURCES[logical_id]["Properties"]))
-
-
-def _drop_no_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_no_value(v) for k, v in value.items() if v is not NO_VALUE}
-    if isinstance(value, list):
-        return [_drop_no_value(v) for v in value if v is not NO_VALUE]
-    return value
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    return iam.drop_no_value(iam.resolver(**parameters).resolve(RESOURCES[logical_id]["Properties"]))
 
 
 def names_a_template_thing(value: Any) -> bool:

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -254,8 +255,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             except (OSError, ValueError) as exc:
                 raise CliError(f"cannot read the saved local data {saved}: {exc}; "
                                "start empty with make run FRESH=1 (xrelay local --fresh)") from None
-            if snapshot is not None:
-                local_state.restore(stack.stack, stack.template, snapshot)
+            if snapshot is not None:  # the app secret just seeded from the environment wins over a saved one
+                local_state.restore(stack.stack, stack.template, snapshot, keep_secret=_not_app_secret(stack))
             data_text = f"restored from {saved}: {snapshot.summary()}" if snapshot else "nothing saved yet"
         try:
             http = stack.http_server(args.host, args.port)
@@ -282,16 +283,21 @@ def cmd_local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_app_secret(stack: Any) -> Callable[[str], bool]:
+    """What a local snapshot keeps and restores of Secrets Manager: all but the X app secret (the environment's)."""
+    from .local import app_secret_name
+
+    return lambda name: name != app_secret_name(stack.stack.name)
+
+
 def _save_local_data(stack: Any, stop: threading.Event, threads: list[threading.Thread], saved: Path) -> None:
     from . import local_state
-    from .local import app_secret_name
 
     stop.set()
     for thread in threads:
         thread.join(timeout=10)  # an invocation under way finishes before the snapshot
     try:
-        snapshot = local_state.take(stack.stack, stack.template,
-                                    keep_secret=lambda name: name != app_secret_name(stack.stack.name))
+        snapshot = local_state.take(stack.stack, stack.template, keep_secret=_not_app_secret(stack))
         local_state.save(saved, snapshot)
     except Exception as exc:  # the emulator's state is lost either way: say so, keep the last snapshot
         print(f"local data NOT saved ({type(exc).__name__}: {exc}); {saved} keeps the previous run's", flush=True)
@@ -345,8 +351,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not args.unsigned:
         if scheme in ("oauth2", "both"):
             if not client_secret:
-                print("--scheme oauth2 signs with X_CLIENT_SECRET, which is not set", file=sys.stderr)
-                return 2
+                raise CliError(f"--scheme {scheme} signs with X_CLIENT_SECRET, which is not set: export the app's "
+                               "OAuth 2.0 Client Secret as the local stack was started with, or use --scheme legacy")
             headers[OAUTH2_HEADER] = sign(client_secret, body)
         if scheme in ("legacy", "both"):
             headers[LEGACY_HEADER] = sign(consumer_secret_from_env()[0], body)

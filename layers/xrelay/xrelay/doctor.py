@@ -3,7 +3,10 @@
 ``xrelay status`` answers "am I losing events?" from what the stack recorded; the doctor asks
 the live system instead, the way X will: it reads the app secret, sends the public URL a CRC and
 a signed (empty) delivery, asks X about the webhook and the subscriptions, and compares the
-account's Lambda concurrency quota with what the stack reserves. Nothing it does reaches the
+account's Lambda concurrency quota with what the stack reserves. The CRC and the test delivery
+follow the stack's signing configuration (README: X's two signing schemes): the CRC is checked
+against the secret ``CrcSigningSecret`` chooses, the delivery carries the OAuth 2.0 header when
+the app secret holds a client secret and the legacy one when it holds a consumer secret. Nothing it does reaches the
 consumers: the test delivery carries no event, and the reconcile is only planned (dry run).
 
 Exit code: 0 when no check fails (warnings included), 1 when one fails, 2 when the stack is not
@@ -15,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import sys
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from .signature import SIGNATURE_HEADER, sign
+from .credentials import CRC_AUTO, CRC_CLIENT_SECRET, SecretUnavailable, SigningSecrets, crc_secret_advice
+from .signature import LEGACY, LEGACY_HEADER, OAUTH2, OAUTH2_HEADER, SCHEME_HEADERS, SCHEME_SECRETS, sign
+from .signing_log import DOCTOR_PROBE
 
 Status = Literal["pass", "warn", "fail", "skip"]
 # Lambda keeps at least this many executions unreserved (fewer on an account whose quota is lower).
@@ -28,17 +32,20 @@ UNRESERVED_MINIMUM = 100
 # X replays at up to 2,500 deliveries per second; at intake's ~0.08 s that is ~200 at once, and
 # the account's other functions need theirs: AWS's usual quota of 1,000 covers it, 10 does not.
 RECOMMENDED_QUOTA = 1000
-# An AAA delivery shape with no event: intake verifies it, stores nothing and answers 200.
-EMPTY_DELIVERY = {"for_user_id": "0", "tweet_create_events": []}
+# An AAA delivery shape with no event: intake verifies it, stores nothing, records no signing
+# scheme (it is not X's) and answers 200.
+EMPTY_DELIVERY = DOCTOR_PROBE
 # What each field of the app secret is for, in the order they are reported.
 SECRET_FIELDS = {
-    "consumer_secret": "signs X's CRCs and deliveries (HMAC-SHA256)",
-    "previous_consumer_secret": "rotation in progress: deliveries signed with the old secret are accepted",
+    "consumer_secret": "checks X's legacy delivery signature; answers the CRC when there is no client_secret",
+    "previous_consumer_secret": "rotation in progress: legacy signatures made with the old secret are accepted",
+    "client_secret": "checks X's OAuth 2.0 delivery signature and answers the CRC; OAuth 2.0 confidential client",
+    "previous_client_secret": "rotation in progress: OAuth 2.0 signatures made with the old secret are accepted",
     "consumer_key": "OAuth 1.0a user context (the reconcile)",
     "bearer_token": "app-only calls (the reconcile, the replay)",
     "client_id": "OAuth 2.0 client (users' token refresh, `xrelay users login`)",
-    "client_secret": "OAuth 2.0 confidential client",
 }
+SCHEME_NAMES = {OAUTH2: "OAuth 2.0", LEGACY: "legacy"}
 
 
 class Check(BaseModel):
@@ -61,8 +68,8 @@ class DoctorReport(BaseModel):
 
 
 def add_doctor_parser(sub: Any) -> None:
-    p = sub.add_parser("doctor", help="preflight: secret, CRC, signed delivery, webhook at X, subscriptions, "
-                                      "alarms, concurrency (exit 1 when a check fails)")
+    p = sub.add_parser("doctor", help="preflight: secret, signing schemes, CRC, signed delivery, webhook at X, "
+                                      "subscriptions, alarms, concurrency (exit 1 when a check fails)")
     p.add_argument("--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default: samconfig.toml's)")
     p.add_argument("--url", help="the webhook URL to test (default: the desired state's, else the WebhookUrl output)")
     p.add_argument("--json", action="store_true", help="one JSON document (docs/schemas/doctor.schema.json)")
@@ -73,11 +80,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .cli import _aws_env
 
     _aws_env()
-    try:
-        report = run(args.stack_name, url=args.url)
-    except LookupError as exc:
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 2
+    report = run(args.stack_name, url=args.url)  # an unknown stack: the CLI's one error mapping (exit 2)
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0 if report.ok else 1
 
@@ -98,25 +101,22 @@ def render(report: DoctorReport) -> str:
 
 
 def run(stack_name: str, *, url: str | None = None, http: Any = None, lambda_client: Any = None) -> DoctorReport:
-    """Every check against the stack ``stack_name``. Raises LookupError when there is no such stack."""
-    from .aws import client, error_code
+    """Every check against the stack ``stack_name``; CloudFormation's ValidationError when there is no such stack."""
+    from .aws import client
     from .cli import _stack_settings
     from .stack import Stack
 
     stack = Stack(stack_name)
-    try:
-        params = stack.parameters()
-    except Exception as exc:
-        if error_code(exc) == "ValidationError":
-            raise LookupError(f"no stack {stack_name!r} (deploy it, or give --stack-name)") from None
-        raise
+    params = stack.parameters()
     settings = _stack_settings(stack_name)
     checks: list[Check] = []
     from aws_lambda_powertools.utilities import parameters
     parameters.clear_caches()  # what the secret holds now, not what this process read before
 
-    secret_check, consumer_secret = app_secret_check(settings.app_secret_arn)
+    secret_check, signing = app_secret_check(settings.app_secret_arn)
     checks.append(secret_check)
+    crc_choice = params.get("CrcSigningSecret") or CRC_AUTO
+    checks.append(signing_check(signing, crc_choice))
 
     from .reconcile import run_for_stack
     plan = run_for_stack(settings, dry_run=True)
@@ -127,8 +127,8 @@ def run(stack_name: str, *, url: str | None = None, http: Any = None, lambda_cli
     if http is None:
         import httpx
         http = httpx.Client(timeout=10.0)
-    checks.append(crc_check(http, url, consumer_secret))
-    checks.append(delivery_check(http, url, consumer_secret))
+    checks.append(crc_check(http, url, signing, crc_choice))
+    checks.append(delivery_check(http, url, signing))
     checks.extend(x_checks(plan))
     topic = stack.resources.get("AlarmTopic")
     checks.append(alarm_topic_check(client("sns"), topic) if topic else Check(
@@ -147,8 +147,8 @@ def _output(stack: Any, key: str) -> str | None:
 # ---------------------------------------------------------------------------- the checks
 
 
-def app_secret_check(secret_id: str) -> tuple[Check, str | None]:
-    """Readable and well formed; which fields (schemes) it configures. Also the consumer secret, for the CRC."""
+def app_secret_check(secret_id: str) -> tuple[Check, SigningSecrets | None]:
+    """Readable and well formed; which fields it holds. Also its signing secrets, for the CRC and the delivery."""
     from .aws import client, error_code
     from .credentials import APP_REQUIRED_FIELDS
 
@@ -178,11 +178,11 @@ def app_secret_check(secret_id: str) -> tuple[Check, str | None]:
     if doc is None:
         return Check(name=name, status="warn", detail="a bare string: the CRC and intake can sign with it, the "
                      "reconcile and the replay cannot work",
-                     next_step="store the JSON object of README: Deploy, step 1"), (text.strip() or None)
+                     next_step="store the JSON object of README: Deploy, step 1"), _signing(text)
     present = [f for f in SECRET_FIELDS if isinstance(doc.get(f), str) and doc.get(f)]
     configured = "; ".join(f"{f} ({SECRET_FIELDS[f]})" for f in present)
     missing = [f for f in APP_REQUIRED_FIELDS if f not in present]
-    consumer = doc.get("consumer_secret") if "consumer_secret" in present else None
+    signing = _signing(text)
     key_note = ""
     try:
         key = sm.describe_secret(SecretId=secret_id).get("KmsKeyId")
@@ -192,8 +192,39 @@ def app_secret_check(secret_id: str) -> tuple[Check, str | None]:
     if missing:
         return Check(name=name, status="fail", detail=f"{value['ARN']} lacks {', '.join(missing)}; has: "
                      f"{configured or 'nothing usable'}{key_note}",
-                     next_step="add the missing fields (README: Deploy, step 1)"), consumer
-    return Check(name=name, status="pass", detail=f"{value['ARN']}: {configured}{key_note}"), consumer
+                     next_step="add the missing fields (README: Deploy, step 1)"), signing
+    return Check(name=name, status="pass", detail=f"{value['ARN']}: {configured}{key_note}"), signing
+
+
+def _signing(text: str) -> SigningSecrets | None:
+    """The signing secrets as the CRC and intake read them (None: neither consumer nor client secret)."""
+    try:
+        return SigningSecrets.parse(text)
+    except SecretUnavailable:
+        return None
+
+
+def signing_check(signing: SigningSecrets | None, crc_choice: str) -> Check:
+    """Which of X's two schemes the app secret configures, rotations under way, and which secret answers the CRC."""
+    name = "signing schemes"
+    if signing is None:
+        return Check(name=name, status="fail", detail="the app secret holds neither consumer_secret nor client_secret",
+                     next_step="add the app's API Key Secret (consumer_secret) and, with OAuth 2.0, its Client "
+                               "Secret (client_secret) (README: X's two signing schemes)")
+    schemes = [s for s, secrets in ((OAUTH2, signing.client_secrets), (LEGACY, signing.consumer_secrets)) if secrets]
+    detail = " and ".join(f"{SCHEME_NAMES[s]} ({SCHEME_HEADERS[s]}, {SCHEME_SECRETS[s]})" for s in schemes)
+    rotating = [f for f, secrets in (("previous_client_secret", signing.client_secrets),
+                                     ("previous_consumer_secret", signing.consumer_secrets)) if len(secrets) > 1]
+    if rotating:
+        detail += "; rotation under way: " + ", ".join(rotating) + " still accepted"
+    try:
+        answered_by, _ = signing.crc_secret(crc_choice)
+    except SecretUnavailable as exc:
+        field = crc_choice if crc_choice != CRC_AUTO else "consumer_secret"
+        return Check(name=name, status="fail", detail=f"{detail}; {exc}",  # the CRC answers 503: X would fail it
+                     next_step=f"add {field} to the app secret, or deploy with CrcSigningSecret=auto")
+    return Check(name=name, status="pass", detail=f"{detail}; the CRC answers with {answered_by} "
+                                                  f"(CrcSigningSecret={crc_choice})")
 
 
 def _https_or_warn(url: str, check: Check) -> Check:
@@ -203,13 +234,18 @@ def _https_or_warn(url: str, check: Check) -> Check:
     return check
 
 
-def crc_check(http: Any, url: str | None, consumer_secret: str | None) -> Check:
+def crc_check(http: Any, url: str | None, signing: SigningSecrets | None, crc_choice: str = CRC_AUTO) -> Check:
+    """The URL answers a CRC with the HMAC of the secret ``crc_choice`` (CrcSigningSecret) picks."""
     name = "CRC"
     if not url:
         return Check(name=name, status="fail", detail="no webhook URL known",
                      next_step="`xrelay subscriptions apply FILE` with webhook.url = `xrelay outputs WebhookUrl`")
-    if not consumer_secret:
-        return Check(name=name, status="skip", detail="no consumer secret to check the answer against")
+    try:
+        expected_field, expected_secret = signing.crc_secret(crc_choice) if signing else ("", "")
+    except SecretUnavailable:
+        expected_field = ""
+    if not expected_field:
+        return Check(name=name, status="skip", detail="no secret to check the answer against (see signing schemes)")
     token = secrets.token_urlsafe(24)
     try:
         response = http.get(url, params={"crc_token": token})
@@ -226,43 +262,67 @@ def crc_check(http: Any, url: str | None, consumer_secret: str | None) -> Check:
                 if response.status_code == 503 else "read the CRC function's log")
         return Check(name=name, status="fail", detail=f"GET answered {response.status_code}, no response_token",
                      next_step=step)
-    if answer != sign(consumer_secret, token.encode()):
-        return Check(name=name, status="fail", detail="answered with a different HMAC than X expects",
-                     next_step="the deployed secret's consumer_secret is not the app's: X would mark the webhook "
-                               "invalid. Put the app's API Key Secret in consumer_secret")
-    check = Check(name=name, status="pass", detail=f"answered correctly in {elapsed * 1000:.0f} ms")
+    if answer != sign(expected_secret, token.encode()):
+        assert signing is not None
+        others = {CRC_CLIENT_SECRET: signing.client, "consumer_secret": signing.consumer}
+        answered_by = [f for f, value in others.items() if f != expected_field and value
+                       and answer == sign(value, token.encode())]
+        detail = (f"answered with the {answered_by[0]}'s HMAC, not the {expected_field}'s "
+                  f"(CrcSigningSecret={crc_choice})" if answered_by else
+                  f"answered with an HMAC of neither secret (expected the {expected_field}'s)")
+        step = ("the URL's stack reads another CrcSigningSecret (a local CRC_SIGNING_SECRET?) or another app secret"
+                if answered_by else
+                "X would mark the webhook invalid: " + crc_secret_advice(crc_choice, bool(signing.client)))
+        return Check(name=name, status="fail", detail=detail, next_step=step)
+    check = Check(name=name, status="pass",
+                  detail=f"answered with the {expected_field}'s HMAC in {elapsed * 1000:.0f} ms")
     if elapsed > 2.0:
         check = Check(name=name, status="warn", detail=check.detail + " (X allows about 3 seconds)",
                       next_step="cold starts: see README, Runtime and architecture; reserve CrcReservedConcurrency")
     return _https_or_warn(url, check)
 
 
-def delivery_check(http: Any, url: str | None, consumer_secret: str | None) -> Check:
-    """A signed delivery that carries no event is accepted; a forged one is refused."""
+def delivery_check(http: Any, url: str | None, signing: SigningSecrets | None) -> Check:
+    """A delivery that carries no event, signed as X signs it for this app secret, is accepted; forged ones refused.
+
+    X puts the OAuth 2.0 header on deliveries of an app with OAuth 2.0 and the legacy one besides;
+    the test delivery carries each header whose secret is configured. Forged: every header wrong,
+    and (with both schemes) a wrong OAuth 2.0 header beside a right legacy one, which intake must
+    not accept by falling back to the legacy scheme.
+    """
     name = "signed delivery"
-    if not url or not consumer_secret:
-        return Check(name=name, status="skip", detail="no webhook URL or consumer secret")
+    if not url or signing is None:
+        return Check(name=name, status="skip", detail="no webhook URL or signing secret")
     body = json.dumps(EMPTY_DELIVERY).encode()
+    keys = {OAUTH2_HEADER: signing.client, LEGACY_HEADER: signing.consumer}
+    right = {header: sign(key, body) for header, key in keys.items() if key}
+    forgeries = {"forged": {header: sign("not-the-secret", body) for header in right}}
+    if len(right) == 2:
+        forgeries["a forged OAuth 2.0 signature beside a right legacy one"] = {
+            **right, OAUTH2_HEADER: sign("not-the-secret", body)}
+    headers = {"content-type": "application/json"}
     try:
-        signed = http.post(url, content=body, headers={"content-type": "application/json",
-                                                        SIGNATURE_HEADER: sign(consumer_secret, body)})
-        forged = http.post(url, content=body, headers={"content-type": "application/json",
-                                                        SIGNATURE_HEADER: sign("not-the-secret", body)})
+        signed = http.post(url, content=body, headers={**headers, **right})
+        refused = {what: http.post(url, content=body, headers={**headers, **forged}).status_code
+                   for what, forged in forgeries.items()}
     except Exception as exc:
         return Check(name=name, status="fail", detail=f"POST {url} failed: {type(exc).__name__}",
                      next_step="check the URL and that the stack is deployed")
     if signed.status_code != 200:
         step = {503: "intake could not read the secret or the store: read its log (SecretFailures, StoreFailures)",
-                401: "intake refused X's signature: the deployed consumer_secret is not the app's",
-                403: "intake refused X's signature: the deployed consumer_secret is not the app's"}.get(
+                401: "intake found no signature it can check: is the stack deployed from this version "
+                     "(README: X's two signing schemes)?",
+                403: "intake refused the signature: the deployed app secret is not the one the doctor read"}.get(
             signed.status_code, "read the intake function's log")
-        return Check(name=name, status="fail", detail=f"a correctly signed delivery got {signed.status_code}",
-                     next_step=step)
-    if forged.status_code not in (401, 403):
-        return Check(name=name, status="fail", detail=f"a forged signature got {forged.status_code}, not 401/403",
-                     next_step="the URL does not verify X's signature: is it this stack's WebhookUrl?")
-    return _https_or_warn(url, Check(name=name, status="pass",
-                                     detail="a signed delivery (no events) was accepted, a forged one refused"))
+        return Check(name=name, status="fail", detail=f"a delivery signed with {' and '.join(right)} got "
+                     f"{signed.status_code}", next_step=step)
+    accepted = [f"{what} got {status}" for what, status in refused.items() if status not in (401, 403)]
+    if accepted:
+        return Check(name=name, status="fail", detail="; ".join(accepted) + " (not 401/403)",
+                     next_step="the URL does not verify X's signatures as this xrelay does: is it this stack's "
+                               "WebhookUrl, and is the stack deployed from this version?")
+    return _https_or_warn(url, Check(name=name, status="pass", detail=f"a delivery signed with {' and '.join(right)} "
+                                     "(no events) was accepted, forged ones refused"))
 
 
 def x_checks(plan: Any) -> list[Check]:

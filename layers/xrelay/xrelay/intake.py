@@ -33,7 +33,7 @@ from .normalize import UnrecognisedDelivery, deleted_post_id, delivery_id, norma
 from .observability import M, count, count_by
 from .outages import Ledger
 from .signature import OAUTH2, SignatureRefused, Verified, verify_delivery
-from .signing_log import SigningLog
+from .signing_log import DOCTOR_PROBE, SigningLog
 from .store import EventStore, RecordTooLarge, RecordUnstorable, StateStore, StoreRefused, StoreUnavailable
 
 # One delivery's events are written on this many threads at once (boto3 clients are thread-safe;
@@ -116,8 +116,8 @@ class Intake:
             self.log.warning("delivery rejected", extra={"reason": problem, "body_bytes": len(body)})
             return Response(400, {"error": problem})
         response = self.ingest(doc, body)
-        if response.status < 500:  # after the events are durable: the record must never delay or fail them
-            self._note_signature(signed)
+        if response.status < 500 and doc != DOCTOR_PROBE:  # after the events are durable: the record must
+            self._note_signature(signed)                    # never delay or fail them
         return response
 
     def ingest(self, doc: dict[str, Any], body: bytes, *, reprocessing: bool = False) -> Response:

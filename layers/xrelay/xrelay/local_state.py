@@ -4,7 +4,9 @@ moto keeps everything in memory. On a clean stop (Ctrl-C, SIGTERM) the local sta
 ``<state dir>/<stack>.json``: every item of the stack's tables (events, desired state, outage
 ledger, quarantine, ...), the messages waiting in its queues and the users' authorisations in
 Secrets Manager; the next start restores them into the fresh emulator before anything runs.
-The X app secret is not kept: it is seeded from the environment at each start.
+The X app secret is not kept, nor restored from a snapshot that holds it: it is seeded from the
+environment at each start, so a restart with other ``X_*`` variables (a new ``X_CLIENT_SECRET``, a
+rotation's ``X_PREVIOUS_*`` dropped) signs and answers the CRC with what the user now gave.
 
 Restored items are written with the tables' streams paused, so the publisher does not publish
 again what consumers already had (the waiting messages come back as they were). ``--fresh``
@@ -104,7 +106,8 @@ def load(path: Path) -> Snapshot | None:
     return Snapshot.from_json(json.loads(path.read_text()))
 
 
-def restore(stack: Stack, template: dict[str, Any], snap: Snapshot) -> None:
+def restore(stack: Stack, template: dict[str, Any], snap: Snapshot, keep_secret: Any = lambda name: True) -> None:
+    """Put ``snap`` back; a secret ``keep_secret`` refuses is left as the start seeded it."""
     ddb, sqs, sm = client("dynamodb"), client("sqs"), client("secretsmanager")
     tables = {logical: stack.physical(logical) for logical in snap.tables if logical in stack.resources}
     with _streams_paused(list(tables.values())):
@@ -122,6 +125,8 @@ def restore(stack: Stack, template: dict[str, Any], snap: Snapshot) -> None:
             extra = {"MessageAttributes": message["attributes"]} if message["attributes"] else {}
             sqs.send_message(QueueUrl=url, MessageBody=message["body"], **extra)
     for name, value in snap.secrets.items():
+        if not keep_secret(name):
+            continue
         try:
             sm.create_secret(Name=name, SecretString=value)
         except sm.exceptions.ResourceExistsException:

@@ -154,16 +154,11 @@ def login(stack_name: str, settings: Any, desired: Any, user_id: str | None, *, 
         "scope": " ".join(scopes), "state": state, "code_challenge": challenge, "code_challenge_method": "S256"})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        say(f"Open this URL and authorise the app as {'user ' + user_id if user_id else 'the user'} "
-            f"(scopes: {' '.join(scopes)}):\n\n  {url}\n\nwaiting for X to redirect to {redirect_uri} ...")
-        open_browser(url)
-        if not callback.received.wait(timeout):
-            raise LoginFailed(f"no answer from X within {timeout:.0f} s (is {redirect_uri} registered as a "
-                              "callback URI of the app at X?)")
+        got = _consent(url, f"scopes: {' '.join(scopes)}", user_id, redirect_uri, callback, open_browser, say,
+                       timeout)
     finally:
         server.shutdown()
         server.server_close()
-    got = callback.params
     if not secrets.compare_digest(got.get("state", ""), state):
         raise LoginFailed("the callback's state does not match this login: ignored (another tab or a forgery)")
     if "code" not in got:
@@ -175,11 +170,7 @@ def login(stack_name: str, settings: Any, desired: Any, user_id: str | None, *, 
             who = x.me(UserCredentials.oauth2(token.access_token))
         except XApiError as exc:
             raise LoginFailed(f"X refused the code: {exc.code}") from None
-    if user_id is not None and who != user_id:
-        raise LoginFailed(f"logged in at X as user {who}, not {user_id}: nothing stored. Log in as {user_id} "
-                          "(or log out of X in that browser first)")
-    if user_id is None and who not in declared_users(desired):
-        raise LoginFailed(f"user {who} is not in the desired state: nothing stored")
+    _check_who(who, user_id, desired)
     granted = (token.scope or " ".join(scopes)).split()
     tokens = {"kind": "oauth2", "access_token": token.access_token, "refresh_token": token.refresh_token,
               "expires_in": _seconds_left(token.expires_at)}
@@ -214,13 +205,7 @@ def login_oauth1(stack_name: str, settings: Any, desired: Any, user_id: str | No
             if request.get("oauth_callback_confirmed") != "true" or not request.get("oauth_token"):
                 raise LoginFailed("X did not confirm the callback (is it registered as a callback URI of the app?)")
             url = authorize_url + "?" + urlencode({"oauth_token": request["oauth_token"]})
-            say(f"Open this URL and authorise the app as {'user ' + user_id if user_id else 'the user'} "
-                f"(OAuth 1.0a):\n\n  {url}\n\nwaiting for X to redirect to {redirect_uri} ...")
-            open_browser(url)
-            if not callback.received.wait(timeout):
-                raise LoginFailed(f"no answer from X within {timeout:.0f} s (is {redirect_uri} registered as a "
-                                  "callback URI of the app at X?)")
-            got = callback.params
+            got = _consent(url, "OAuth 1.0a", user_id, redirect_uri, callback, open_browser, say, timeout)
             if "denied" in got:
                 raise LoginFailed("X did not authorise: denied")
             if not secrets.compare_digest(got.get("oauth_token", ""), request["oauth_token"]) \
@@ -235,14 +220,31 @@ def login_oauth1(stack_name: str, settings: Any, desired: Any, user_id: str | No
     who = access.get("user_id", "")
     if not (access.get("oauth_token") and access.get("oauth_token_secret") and who.isdigit()):
         raise LoginFailed("X's access token answer lacks oauth_token, oauth_token_secret or user_id")
+    _check_who(who, user_id, desired)
+    name = store_tokens(stack_name, who, {"kind": "oauth1", "access_token": access["oauth_token"],
+                                          "access_token_secret": access["oauth_token_secret"]})
+    return LoginResult(who, [], [], name)
+
+
+def _consent(url: str, what: str, user_id: str | None, redirect_uri: str, callback: Callback,
+             open_browser: Callable[[str], Any], say: Callable[[str], None], timeout: float) -> dict[str, str]:
+    """Send the user to X's consent page ``url`` and wait for X's redirect; its query parameters."""
+    say(f"Open this URL and authorise the app as {'user ' + user_id if user_id else 'the user'} "
+        f"({what}):\n\n  {url}\n\nwaiting for X to redirect to {redirect_uri} ...")
+    open_browser(url)
+    if not callback.received.wait(timeout):
+        raise LoginFailed(f"no answer from X within {timeout:.0f} s (is {redirect_uri} registered as a "
+                          "callback URI of the app at X?)")
+    return callback.params
+
+
+def _check_who(who: str, user_id: str | None, desired: Any) -> None:
+    """The user who consented is the one asked for (or, none asked for, one the desired state declares)."""
     if user_id is not None and who != user_id:
         raise LoginFailed(f"logged in at X as user {who}, not {user_id}: nothing stored. Log in as {user_id} "
                           "(or log out of X in that browser first)")
     if user_id is None and who not in declared_users(desired):
         raise LoginFailed(f"user {who} is not in the desired state: nothing stored")
-    name = store_tokens(stack_name, who, {"kind": "oauth1", "access_token": access["oauth_token"],
-                                          "access_token_secret": access["oauth_token_secret"]})
-    return LoginResult(who, [], [], name)
 
 
 def _oauth1_post(http: Any, app: Any, path: str, **oauth: str) -> dict[str, str]:
@@ -290,19 +292,17 @@ def add_login_parser(usub: Any) -> None:
 
 def cmd_users_login(args: argparse.Namespace, open_browser: Callable[[str], Any] | None = None) -> int:
     from .cli import _stack_settings
-    from .event_types import is_x_id
+    from .cli_errors import CliError
+    from .operator_cli import check_user_id
     from .reconcile import load_stack_desired
     from .store import StateStore
 
-    if args.user_id is not None and not is_x_id(args.user_id):
-        print(f"xrelay: user id must be 1-19 digits, got {args.user_id!r}", file=sys.stderr)
-        return 2
+    check_user_id(args.user_id)
     settings = _stack_settings(args.stack_name)
     desired = load_stack_desired(StateStore(settings.state_table))
     if desired is None:
-        print("xrelay: no desired state stored: run `xrelay subscriptions apply FILE` first (the scopes come "
-              "from it)", file=sys.stderr)
-        return 2
+        raise CliError("no desired state stored: run `xrelay subscriptions apply FILE` first (the scopes come "
+                       "from it)")
     browser = open_browser or ((lambda url: None) if args.no_browser else webbrowser.open)
     flow, variable, default = ((login_oauth1, "X_OAUTH1_AUTHORIZE_URL", DEFAULT_OAUTH1_AUTHORIZE_URL) if args.oauth1
                                else (login, "X_OAUTH2_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL))
@@ -310,9 +310,8 @@ def cmd_users_login(args: argparse.Namespace, open_browser: Callable[[str], Any]
         result = flow(args.stack_name, settings, desired, args.user_id, port=args.port,
                       authorize_url=args.authorize_url or os.environ.get(variable) or default, open_browser=browser,
                       timeout=args.timeout, say=lambda text: print(text, file=sys.stderr))
-    except LoginFailed as exc:
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 1
+    except LoginFailed as exc:  # tried, and X or the browser said no: a failed result (exit 1)
+        raise CliError(str(exc), 1) from None
     kind = "oauth1" if args.oauth1 else f"oauth2, scopes: {' '.join(result.scopes)}"
     print(f"user {result.user_id} authorised ({kind}); stored in Secrets Manager as {result.secret_name}")
     if result.missing:

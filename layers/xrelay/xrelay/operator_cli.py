@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import stat
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ def add_parsers(sub: Any) -> None:
                     "\"access_token_secret\"} for OAuth 1.0a; {\"access_token\", \"refresh_token\", "
                     "\"expires_in\"} for OAuth 2.0) or X's form-encoded OAuth 1.0a answer "
                     "(oauth_token=...&oauth_token_secret=...).")
-    u.add_argument("user_id")
+    u.add_argument("user_id", help="the user's numeric X id (1-19 digits)")
     source = u.add_mutually_exclusive_group()
     source.add_argument("--from-file", type=Path, metavar="PATH", help="read the tokens from this file")
     source.add_argument("--stdin", action="store_true", help="read the tokens from standard input")
@@ -160,25 +159,30 @@ def store_tokens(stack_name: str, user_id: str, tokens: dict[str, Any]) -> str:
 
 
 def cmd_users_authorize(args: argparse.Namespace) -> int:
-    if args.argv_token:
-        print(f"xrelay: {args.argv_token[0]} is no longer accepted: tokens on the command line end up in shell "
-              "history and `ps`. Nothing was stored. Run `xrelay users authorize USER_ID` to be prompted, pipe "
-              "the tokens in (--stdin), use --from-file PATH, or `xrelay users login` to authorise in a browser.",
-              file=sys.stderr)
-        return 2
-    from .event_types import is_x_id
+    from .cli_errors import CliError
 
-    if not is_x_id(args.user_id):
-        print(f"xrelay: user id must be 1-19 digits, got {args.user_id!r}", file=sys.stderr)
-        return 2
+    if args.argv_token:
+        raise CliError(f"{args.argv_token[0]} is no longer accepted: tokens on the command line end up in shell "
+                       "history and `ps`. Nothing was stored. Run `xrelay users authorize USER_ID` to be prompted, "
+                       "pipe the tokens in (--stdin), use --from-file PATH, or `xrelay users login` to authorise in "
+                       "a browser.")
+    check_user_id(args.user_id)
     try:
         tokens = read_tokens(args)
-        name = store_tokens(args.stack_name, args.user_id, tokens)
-    except (TokenInputError, ValueError) as exc:  # never echoes a token: messages name fields, not values
-        print(f"xrelay: {exc}", file=sys.stderr)
-        return 2
+    except TokenInputError as exc:  # never echoes a token: messages name fields, not values
+        raise CliError(str(exc)) from None
+    name = store_tokens(args.stack_name, args.user_id, tokens)
     print(f"user {args.user_id} authorised ({tokens['kind']}); stored in Secrets Manager as {name}")
     return 0
+
+
+def check_user_id(user_id: str | None) -> None:
+    """A user id as X writes them, else the CLI's one-line usage error (exit 2)."""
+    from .cli_errors import CliError
+    from .event_types import is_x_id
+
+    if user_id is not None and not is_x_id(user_id):
+        raise CliError(f"user id must be 1-19 digits, got {user_id!r}")
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -193,32 +197,23 @@ def stack_outputs(stack_name: str) -> list[dict[str, str]]:
 
 
 def cmd_outputs(args: argparse.Namespace) -> int:
-    from .aws import error_code
     from .cli import _aws_env
+    from .cli_errors import CliError
 
     _aws_env()
-    try:
-        outputs = stack_outputs(args.stack_name)
-    except Exception as exc:
-        if error_code(exc) == "ValidationError":  # CloudFormation's "Stack with id X does not exist"
-            print(f"xrelay: no stack {args.stack_name!r} in {os.environ.get('AWS_DEFAULT_REGION')} "
-                  "(deploy it, or give --stack-name)", file=sys.stderr)
-            return 2
-        raise
+    outputs = stack_outputs(args.stack_name)  # an unknown stack: the CLI's one error mapping (exit 2)
     if args.key:
         value = next((o["value"] for o in outputs if o["key"] == args.key), None)
         if value is None:
-            print(f"xrelay: stack {args.stack_name!r} has no output {args.key!r} "
-                  f"(it has: {', '.join(o['key'] for o in outputs) or 'none'})", file=sys.stderr)
-            return 2
+            raise CliError(f"stack {args.stack_name!r} has no output {args.key!r} "
+                           f"(it has: {', '.join(o['key'] for o in outputs) or 'none'})")
         print(value)
         return 0
     if args.json:
         print(json.dumps({o["key"]: o["value"] for o in outputs}, indent=2))
         return 0
     if not outputs:
-        print(f"stack {args.stack_name!r} has no outputs (the local stack has none: its webhook is "
-              "http://127.0.0.1:3000/webhook)")
+        print(f"stack {args.stack_name!r} has no outputs (is it fully deployed?)")
         return 0
     width = max(len(o["key"]) for o in outputs)
     for o in outputs:

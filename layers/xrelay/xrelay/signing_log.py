@@ -21,6 +21,10 @@ from .signature import Verified
 
 SIGNING = "signing"
 NOTE_EVERY = timedelta(minutes=10)
+# `xrelay doctor`'s signed test delivery: no event, for user 0 (no X user). Intake verifies and
+# counts it like any other, but does not record it here: it says which secrets the doctor signed
+# with, not which scheme X uses.
+DOCTOR_PROBE = {"for_user_id": "0", "tweet_create_events": []}
 
 
 @dataclass
