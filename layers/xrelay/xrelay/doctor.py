@@ -16,6 +16,7 @@ found. ``--json`` prints the :class:`DoctorReport` (docs/schemas/doctor.schema.j
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import secrets
 from typing import Any, Literal
@@ -227,6 +228,12 @@ def signing_check(signing: SigningSecrets | None, crc_choice: str) -> Check:
                                                   f"(CrcSigningSecret={crc_choice})")
 
 
+def _same(answer: Any, expected: str) -> bool:
+    """The CRC's answer against an expected HMAC, in constant time like every MAC check in xrelay
+    (tests/test_guards_signing.py lints for it)."""
+    return isinstance(answer, str) and hmac.compare_digest(answer.encode(), expected.encode())
+
+
 def _https_or_warn(url: str, check: Check) -> Check:
     if check.status == "pass" and not url.lower().startswith("https://"):
         return Check(name=check.name, status="warn", detail=check.detail + ", but not over HTTPS",
@@ -262,11 +269,11 @@ def crc_check(http: Any, url: str | None, signing: SigningSecrets | None, crc_ch
                 if response.status_code == 503 else "read the CRC function's log")
         return Check(name=name, status="fail", detail=f"GET answered {response.status_code}, no response_token",
                      next_step=step)
-    if answer != sign(expected_secret, token.encode()):
+    if not _same(answer, sign(expected_secret, token.encode())):
         assert signing is not None
         others = {CRC_CLIENT_SECRET: signing.client, "consumer_secret": signing.consumer}
         answered_by = [f for f, value in others.items() if f != expected_field and value
-                       and answer == sign(value, token.encode())]
+                       and _same(answer, sign(value, token.encode()))]
         detail = (f"answered with the {answered_by[0]}'s HMAC, not the {expected_field}'s "
                   f"(CrcSigningSecret={crc_choice})" if answered_by else
                   f"answered with an HMAC of neither secret (expected the {expected_field}'s)")
