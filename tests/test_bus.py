@@ -94,8 +94,8 @@ def test_calls_hold_at_most_ten_entries_and_256_kib():
 class FlakyBus:
     """PutEvents that refuses the entries whose DetailType is in ``refuse`` for the first ``times`` calls."""
 
-    def __init__(self, refuse: set[str], times: int, raises: bool = False) -> None:
-        self.refuse, self.times, self.raises = refuse, times, raises
+    def __init__(self, refuse: set[str], times: int, raises: bool = False, code: str = "ThrottlingException") -> None:
+        self.refuse, self.times, self.raises, self.code = refuse, times, raises, code
         self.calls: list[list[str]] = []
         self.accepted: list[str] = []
 
@@ -107,7 +107,7 @@ class FlakyBus:
         answers = []
         for entry in Entries:
             if failing and entry["DetailType"] in self.refuse:
-                answers.append({"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"})
+                answers.append({"ErrorCode": self.code, "ErrorMessage": "slow down"})
             else:
                 answers.append({"EventId": str(len(self.accepted))})
                 self.accepted.append(entry["DetailType"])
@@ -139,6 +139,26 @@ def test_an_entry_that_keeps_failing_fails_its_stream_record_and_every_later_one
     # Lambda retries from the first entry that did not go in (the like, or the whole batch when the
     # call itself failed): it and every later record go again, what went in before it does not.
     assert result.failed_sequences == failed and result.published == 3 - len(failed)
+
+
+@pytest.mark.parametrize("noted", [True, False], ids=["set-aside", "no-failure-queue"])
+def test_an_entry_refused_for_good_is_not_retried_but_set_aside_and_the_rest_flow(noted):
+    flaky = FlakyBus({"like.create"}, times=1000, code="MalformedDetail")
+    notes: list[tuple[str, str, str]] = []
+
+    def sink(ident: str, key: str, reason: str) -> bool:
+        notes.append((ident, key, reason))
+        return noted
+
+    records = three()
+    result = bus.put_records(records, ["s1", "s2", "s3"], flaky, "b", TABLE, log, sleep=lambda s: None,
+                             set_aside=sink)
+    assert len(flaky.calls) == 1  # a refusal for good is not asked again
+    assert notes == [("s2", records[1][1].event_key, "EventBridge refused the entry: MalformedDetail")]
+    if noted:
+        assert (result.published, result.set_aside, result.failed_sequences) == (2, ["s2"], [])
+    else:  # the note could not be sent: the record fails its stream record, Lambda retries from it
+        assert (result.published, result.set_aside, result.failed_sequences) == (1, [], ["s2", "s3"])
 
 
 def test_xrelay_consumer_reads_records_from_a_queue_the_bus_targets():
