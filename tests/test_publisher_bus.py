@@ -29,7 +29,8 @@ DELETION = json.dumps({"for_user_id": "42", "tweet_delete_events": [
 @pytest.fixture
 def bus_stack(request, monkeypatch):
     """The stack provisioned with ``EventBusMode`` = the test's parameter, its bus (``<stack>-events``,
-    which the template creates) made in moto, and a rule sending xrelay's entries to a queue."""
+    which the template creates and the local stack makes in moto), and a rule sending xrelay's entries
+    to a queue of the test's own."""
     from moto import mock_aws
 
     from conftest import ROOT
@@ -42,7 +43,7 @@ def bus_stack(request, monkeypatch):
         local.provision({"EventBusMode": request.param})
         events, sqs = client("events"), client("sqs")
         name = local.environment("PublisherFunction")["EVENT_BUS_NAME"]
-        if not any(b["Name"] == name for b in events.list_event_buses()["EventBuses"]):
+        if request.param == "off":  # no bus then: one to show that nothing is put on it
             events.create_event_bus(Name=name)
         url = sqs.create_queue(QueueName="routed")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -151,3 +152,24 @@ def test_an_entry_eventbridge_refuses_for_good_is_set_aside_and_later_records_fl
     assert published_keys(bus_stack) == []  # only: the queue gets nothing
     blobs = emf(capsys)
     assert sum(values(blobs, "EventsSetAside")) == 1 and not values(blobs, "EventBusFailures")
+
+
+@pytest.mark.parametrize("bus_stack", ["also"], indirect=True)
+def test_the_local_stack_makes_the_stacks_bus_and_a_rule_to_a_queue_that_shows_its_entries(bus_stack):
+    from xrelay.local import BUS_QUEUE_SUFFIX
+
+    buses = {b["Name"] for b in client("events").list_event_buses()["EventBuses"]}
+    assert "xrelay-events" in buses  # made from the template's EventBus (its Condition holds)
+    post(bus_stack, favorites("a"))
+    drain(bus_stack)
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName="xrelay" + BUS_QUEUE_SUFFIX)["QueueUrl"]
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    entry = json.loads(message["Body"])
+    assert (entry["source"], entry["detail-type"]) == ("xrelay.aaa", "like.create")
+    assert EventRecord.model_validate(entry["detail"]).event_key == "aaa:42:favorite:a"
+
+
+def test_without_the_bus_the_local_stack_makes_none(stack):
+    assert {b["Name"] for b in client("events").list_event_buses()["EventBuses"]} == {"default"}
+    assert "EventBus" not in stack.stack.resources
