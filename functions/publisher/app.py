@@ -37,6 +37,8 @@ def _handle(event, context):
         count(metrics, M.EVENTS_PUBLISHED_TO_BUS, result.bus_published)
     if result.bus_failures:
         count(metrics, M.EVENT_BUS_FAILURES, result.bus_failures)
+    if result.bus_retried:  # throttling on the bus shows here before it fails a record
+        logger.warning("PutEvents entries retried", extra={"retried": result.bus_retried})
     if result.pointers:
         count(metrics, M.OVERSIZE_POINTERS, result.pointers)
     for name, value in sorted(compliance.counts.items()):
