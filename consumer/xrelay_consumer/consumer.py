@@ -37,6 +37,15 @@ Handler = Callable[[EventRecord], Any]
 log = logging.getLogger("xrelay_consumer")
 
 
+def unwrap(body: Any) -> Any:
+    """The record a message carries: the body itself (the events queue), or the ``detail`` of an
+    EventBridge event (xrelay's bus, ``EventBusMode``, through a rule whose target is a queue)."""
+    if isinstance(body, dict) and "detail" in body and "detail-type" in body \
+            and str(body.get("source", "")).startswith("xrelay."):
+        return body["detail"]
+    return body
+
+
 class PointerMissing(Exception):
     """A pointer message whose stored record is gone (expired from the events table, or a wrong table)."""
 
@@ -127,7 +136,7 @@ class Consumer:
             try:
                 if (version := message.attributes.get("schema_version")) is not None:
                     check_schema_version(version)  # before parsing: a newer body may not parse at all
-                record = EventRecord.model_validate(json.loads(message.body))
+                record = EventRecord.model_validate(unwrap(json.loads(message.body)))
                 key = record.event_key
                 if key in failed_in_batch:
                     raise InProgressElsewhere(f"an earlier copy of {key} in this batch failed")

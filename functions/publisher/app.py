@@ -1,9 +1,10 @@
-"""PublisherFunction: the event store's stream to the SQS events queue (the outbox relay), with
-deletions and revocations applied to the store first (xrelay.compliance)."""
+"""PublisherFunction: the event store's stream to the SQS events queue and/or an EventBridge bus
+(the outbox relay), with deletions and revocations applied to the store first (xrelay.compliance)."""
 
 import os
 
 from xrelay.aws import client
+from xrelay.bus import BusMode, BusTarget
 from xrelay.compliance import Compliance
 from xrelay.config import Settings
 from xrelay.observability import M, count, make_logger, make_metrics, make_tracer
@@ -18,6 +19,9 @@ FAILURES_URL = os.environ.get("PUBLISH_FAILURES_QUEUE_URL") or None
 logger = make_logger("publisher")
 metrics = make_metrics("publisher")
 tracer = make_tracer("publisher")
+# The EventBusMode and EventBusName Parameters: the queue, the bus, or both (xrelay.bus).
+BUS_MODE = BusMode(os.environ.get("EVENT_BUS_MODE") or "off")
+BUS = BusTarget(client("events"), os.environ["EVENT_BUS_NAME"], BUS_MODE) if BUS_MODE.bus else None
 sqs = client("sqs")
 events = EventStore(SETTINGS.events_table, SETTINGS.retention_days, ddb=client("dynamodb"))
 
@@ -26,8 +30,15 @@ events = EventStore(SETTINGS.events_table, SETTINGS.retention_days, ddb=client("
 @logger.inject_lambda_context(clear_state=True)
 def _handle(event, context):
     compliance = Compliance(events, PURGE_ON_REVOKE, logger)
-    result = publish(event, sqs, SETTINGS.events_queue_url, compliance, logger, failures_url=FAILURES_URL)
+    result = publish(event, sqs, SETTINGS.events_queue_url, compliance, logger, failures_url=FAILURES_URL,
+                     bus=BUS)
     count(metrics, M.EVENTS_PUBLISHED, result.published - result.compliance_messages)
+    if result.bus_published:
+        count(metrics, M.EVENTS_PUBLISHED_TO_BUS, result.bus_published)
+    if result.bus_failures:
+        count(metrics, M.EVENT_BUS_FAILURES, result.bus_failures)
+    if result.bus_retried:  # throttling on the bus shows here before it fails a record
+        logger.warning("PutEvents entries retried", extra={"retried": result.bus_retried})
     if result.pointers:
         count(metrics, M.OVERSIZE_POINTERS, result.pointers)
     for name, value in sorted(compliance.counts.items()):

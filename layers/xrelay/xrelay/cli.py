@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="print the functions' own JSON logs and metrics too (always written to the log file)")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where the local data is saved on shutdown and the function logs go (default .xrelay-local)")
+    p.add_argument("--event-bus-mode", choices=("off", "also", "only"), default=None,
+                   help="the EventBusMode Parameter: also publish to (or only to) an emulated EventBridge bus, "
+                        "whose entries a rule sends to the queue <stack>-bus-events")
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("send", help="sign a delivery file the way X does and POST it")
@@ -245,7 +248,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         use_local_aws(endpoint)
         stack = LocalStack(root, args.stack_name)
         stack.console = console
-        stack.provision(webhook_url=url)
+        stack.provision({"EventBusMode": args.event_bus_mode} if args.event_bus_mode else None, webhook_url=url)
         if args.fresh:
             saved.unlink(missing_ok=True)
             data_text = "fresh (--fresh): nothing restored"

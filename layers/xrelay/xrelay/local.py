@@ -61,7 +61,12 @@ APP_SECRET_ENV: tuple[tuple[str, str, str | None], ...] = (
 )
 # Variables of this process's environment that replace a function's template value in local runs.
 LOCAL_ENV_OVERRIDES = ("X_API_BASE_URL", "CRC_SIGNING_SECRET")
-LOCAL_RESOURCE_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
+LOCAL_RESOURCE_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus")
+# Conditional resources made locally when their Condition holds (others are extras, e.g. e-mail).
+LOCAL_CONDITIONAL_TYPES = ("AWS::Events::EventBus",)
+# With EventBusMode on: a rule sending every xrelay entry on the bus to this queue, to see them.
+BUS_RULE = "xrelay-local-all"
+BUS_QUEUE_SUFFIX = "-bus-events"
 REGION = "us-east-1"
 
 
@@ -182,8 +187,10 @@ class LocalStack:
         except Exception:
             pass
         resources = {}
+        resolver = tpl.Resolver(self.template, tpl.parameter_values(self.template, params), self.stack.ref,
+                                self.stack.get_att, REGION, stack_name=self.stack.name)
         for logical_id, res in self.template["Resources"].items():
-            if res["Type"] in LOCAL_RESOURCE_TYPES and self._included(res):
+            if res["Type"] in LOCAL_RESOURCE_TYPES and self._included(res, resolver):
                 resources[logical_id] = {k: v for k, v in res.items()
                                          if k not in ("DeletionPolicy", "UpdateReplacePolicy")}
         body = {
@@ -197,9 +204,24 @@ class LocalStack:
         cfn.create_stack(StackName=self.stack.name, TemplateBody=json.dumps(body),
                          Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
         self._parameters = params
+        if "EventBus" in resources and resolver.condition(resources["EventBus"]["Condition"]):
+            self.route_bus_to_queue(resolver.resolve(resources["EventBus"]["Properties"]["Name"]))
 
-    def _included(self, res: dict[str, Any]) -> bool:
-        return "Condition" not in res  # conditional resources are optional extras (e.g. e-mail)
+    def _included(self, res: dict[str, Any], resolver: tpl.Resolver) -> bool:
+        if "Condition" not in res:
+            return True
+        return res["Type"] in LOCAL_CONDITIONAL_TYPES and resolver.condition(res["Condition"])
+
+    def route_bus_to_queue(self, bus_name: str) -> str:
+        """A rule on the stack's bus sending every xrelay entry to a queue (``<stack>-bus-events``):
+        on AWS the rules are the user's; locally one is enough to see what the bus carries."""
+        sqs, events = client("sqs"), client("events")
+        url = sqs.create_queue(QueueName=self.stack.name + BUS_QUEUE_SUFFIX)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        pattern = {"source": [{"prefix": "xrelay."}]}
+        events.put_rule(Name=BUS_RULE, EventBusName=bus_name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=BUS_RULE, EventBusName=bus_name, Targets=[{"Id": "queue", "Arn": arn}])
+        return url
 
     # ---------------------------------------------------------------- functions
     def parameters(self) -> dict[str, str]:

@@ -75,6 +75,10 @@ class M:
     # never be published (sent to the PublishFailuresQueue)
     EVENTS_DEFERRED = "EventsDeferred"
     EVENTS_SET_ASIDE = "EventsSetAside"
+    # the EventBridge bus (EventBusMode also/only, issue 17): entries put on it, and stream records
+    # failed because it did not take one (Lambda retries from there; alarmed: EventBusFailuresAlarm)
+    EVENTS_PUBLISHED_TO_BUS = "EventsPublishedToBus"
+    EVENT_BUS_FAILURES = "EventBusFailures"
 
 
 def make_logger(service: str) -> Logger:

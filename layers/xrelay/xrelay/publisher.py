@@ -21,6 +21,13 @@ decoded) is not a failure of the batch: that one record is *set aside*, a small 
 and why on the PublishFailuresQueue (alarmed: PublishFailuresAlarm), counted (EventsSetAside),
 and the rest of the batch and every later record flow on. Only when the note itself cannot be
 sent does the record fail the batch as before.
+
+With an EventBridge bus (``EventBusMode`` ``also`` or ``only``, xrelay.bus) each record also (or
+only) goes to the bus, compliance messages included, under the same rules: in ``also`` the bus
+gets what the queue took, so a record set aside or failed on the queue is not on the bus either
+and the first failure of either fails that stream record and every later one. A record the queue
+took but the bus did not therefore goes to the queue again on the retry: the same at-least-once
+duplicate as an entry of a partly failed batch, which consumers dedupe on ``event_key``.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from typing import Any
 
 from .aws import error_code
 from .bounds import loggable_fields, safe_text
+from .bus import BusMode, BusTarget, put_records
 from .compliance import Compliance, Tombstone
 from .models import EventRecord, Source
 from .store import StoreRefused, StoreUnavailable, iso
@@ -154,16 +162,20 @@ class PublishResult:
     failed_sequences: list[str]
     compliance_messages: int = 0
     set_aside: int = 0
+    bus_published: int = 0  # entries on the EventBridge bus (compliance messages included)
+    bus_retried: int = 0  # entries PutEvents was asked again for, inside this invocation
+    bus_failures: int = 0  # stream records failed because the bus did not take one of them
 
     def lambda_response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in self.failed_sequences]}
 
 
 def publish(stream_event: dict[str, Any], sqs: Any, queue_url: str, compliance: Compliance,
-            log: Any, failures_url: str | None = None) -> PublishResult:
-    """The publisher Lambda's job: every new event of a stream batch onto the queue, deletions and
-    revocations applied first, and a compliance message for each new tombstone, in stream order.
-    What can never be published is set aside on ``failures_url`` (see the module's docstring)."""
+            log: Any, failures_url: str | None = None, bus: BusTarget | None = None) -> PublishResult:
+    """The publisher Lambda's job: every new event of a stream batch onto the queue (and/or the
+    ``bus``), deletions and revocations applied first, and a compliance message for each new
+    tombstone, in stream order. What can never be published is set aside on ``failures_url`` (see
+    the module's docstring)."""
     order = [r["dynamodb"]["SequenceNumber"] for r in stream_event.get("Records", [])]
     news = list(inserts(stream_event))
     table = compliance.store.table
@@ -206,12 +218,41 @@ def publish(stream_event: dict[str, Any], sqs: Any, queue_url: str, compliance: 
                 failed_from = ident if failed_from is None else min(ident, failed_from, key=order.index)
     if failed_from is not None:
         messages = [(seq, record) for seq, record in messages if order.index(seq) < order.index(failed_from)]
-    result = send_records(messages, order, sqs, queue_url, table, log, set_aside=set_aside)
+    result = deliver(messages, order, sqs, queue_url, table, log, set_aside, bus)
     if failed_from and not result.failed_sequences:
         result.failed_sequences = order[order.index(failed_from):]
     sent = set(order) - set(result.failed_sequences)
     result.compliance_messages = sum(1 for seq, record in messages if record.source is Source.XRELAY and seq in sent)
     result.set_aside = set_aside.count
+    return result
+
+
+def deliver(messages: list[tuple[str, EventRecord]], order: list[str], sqs: Any, queue_url: str, table: str,
+            log: Any, set_aside: SetAsideSink, bus: BusTarget | None) -> PublishResult:
+    """``messages`` to the queue, the bus, or the queue then the bus (``bus.mode``)."""
+    if bus is None or not bus.mode.bus:
+        return send_records(messages, order, sqs, queue_url, table, log, set_aside=set_aside)
+    aside: set[str] = set()
+
+    def recording(ident: str, event_key: str, reason: str) -> bool:
+        if done := set_aside(ident, event_key, reason):
+            aside.add(ident)
+        return done
+
+    if bus.mode.queue:
+        result = send_records(messages, order, sqs, queue_url, table, log, set_aside=recording)
+        cut = order.index(result.failed_sequences[0]) if result.failed_sequences else len(order)
+        # The bus gets what the queue took: never a record the retry will send again anyway.
+        messages = [(seq, record) for seq, record in messages if seq not in aside and order.index(seq) < cut]
+    else:
+        result = PublishResult(0, 0, [])
+    on_bus = put_records(messages, order, bus.events, bus.name, table, log, set_aside=recording)
+    result.bus_published, result.bus_retried = on_bus.published, on_bus.retried
+    if on_bus.failed_sequences:  # earlier than the queue's first failure, if any: the bus got only what came before
+        result.bus_failures = len(on_bus.failed_sequences)
+        result.failed_sequences = on_bus.failed_sequences
+    if bus.mode is BusMode.ONLY:
+        result.published, result.pointers = on_bus.published, on_bus.pointers
     return result
 
 
