@@ -394,3 +394,31 @@ def test_the_fake_validates_windows_as_x_documents_them(world):
     assert world.x.running_replay(world.hook) is None
     with pytest.raises(ValueError):
         world.x.complete_replay(job_id)  # it already ended
+
+
+# Ids longer than 64 characters are not X's (its job and webhook ids are 19-digit numbers): the
+# ledger keys jobs by id, so intake keeps such a report out of it. The limits are exact.
+@pytest.mark.parametrize("length, in_ledger", [(1, True), (64, True), (65, False)])
+def test_a_job_id_over_64_characters_leaves_the_ledger_alone(world, length, in_ledger):
+    job_id = "7" * length
+    body = json.dumps({"replay_job_status": {"webhook_id": world.hook, "job_state": "Complete",
+                                             "job_id": job_id}}).encode()
+    assert post(world.stack, body)[0] == 200
+    assert [(j.job_id, j.x_state) for j in world.ledger.read().jobs] == ([(job_id, "Complete")] if in_ledger else [])
+
+
+def test_a_numeric_job_id_is_recorded_as_its_digits(world):
+    body = json.dumps({"replay_job_status": {"webhook_id": world.hook, "job_state": "Complete",
+                                             "job_id": 1995507200941260800}}).encode()
+    assert post(world.stack, body)[0] == 200
+    assert [(j.job_id, j.x_state) for j in world.ledger.read().jobs] == [("1995507200941260800", "Complete")]
+
+
+@pytest.mark.parametrize("length, kept", [(64, True), (65, False)])
+def test_a_webhook_id_over_64_characters_is_not_recorded_with_the_job(world, length, kept):
+    webhook_id = "8" * length
+    body = json.dumps({"replay_job_status": {"webhook_id": webhook_id, "job_state": "Incomplete",
+                                             "job_id": "42"}}).encode()
+    assert post(world.stack, body)[0] == 200
+    (job,) = world.ledger.read().jobs
+    assert (job.job_id, job.x_state, job.webhook_id) == ("42", "Incomplete", webhook_id if kept else None)

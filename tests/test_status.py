@@ -122,10 +122,17 @@ def test_an_invalid_webhook_needs_a_person(healthy, fake_x, capsys):
     assert [(o.source, o.ended_at) for o in report.outages.intervals] == [("webhook", None)]
 
 
-@pytest.mark.parametrize("queue, command", [("EventsDLQ", "xrelay dlq redrive"),
-                                            ("PublishFailuresQueue", "xrelay events republish --from-failures")])
-def test_a_message_in_a_failure_queue_needs_a_person(healthy, capsys, queue, command):
-    client("sqs").send_message(QueueUrl=healthy.stack.queue_url(queue), MessageBody="{}")
+# What Lambda sends the publisher's on-failure destination when it gives a stream batch up.
+BATCH_FAILURE = json.dumps({"DDBStreamBatchInfo": {
+    "approximateArrivalOfFirstRecord": "2026-11-25T08:00:00Z", "approximateArrivalOfLastRecord": "2026-11-25T08:01:00Z",
+    "batchSize": 3}})
+
+
+@pytest.mark.parametrize("queue, body, command", [
+    ("EventsDLQ", "{}", "xrelay dlq redrive"),
+    ("PublishFailuresQueue", BATCH_FAILURE, "xrelay events republish --from-failures")])
+def test_a_message_in_a_failure_queue_needs_a_person(healthy, capsys, queue, body, command):
+    client("sqs").send_message(QueueUrl=healthy.stack.queue_url(queue), MessageBody=body)
     code, report = status_json(capsys)
     assert code == 1 and command in problem(report, "queues")
 

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="ISO 8601 UTC or a duration back from now, e.g. 2026-11-25T08:00:00Z, 10m, 2h")
     e.add_argument("--until", type=_when, help="ISO 8601 UTC or a duration back from now (default: now)")
     e.set_defaults(func=cmd_events_republish)
+    _add_set_aside_parsers(esub)
     _add_ops_parsers(sub, esub)  # events tail, dlq redrive
 
     p = sub.add_parser("subscriptions", help="the desired state of X's side (webhook, AAA and XAA subscriptions)")
@@ -551,6 +552,64 @@ def cmd_events_republish(args: argparse.Namespace) -> int:
               f"{result.found} stored events, {result.published} republished, {result.failed} failed")
     print(f"{handled} failed batches handled, {failed} still failing")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------- events set-aside (list, discard)
+
+
+def _add_set_aside_parsers(esub: Any) -> None:
+    e = esub.add_parser("set-aside", help="records the publisher set aside: they can never be published as they are")
+    ssub = e.add_subparsers(dest="set_aside_command", required=True)
+    s = ssub.add_parser("list", help="the set-aside notes on the publisher's failure queue (key, why, when)")
+    s.add_argument("--discarded", action="store_true", help="the notes given up so far instead, who and why")
+    s.add_argument("--json", action="store_true", help="one note per line as JSON")
+    s.set_defaults(func=cmd_set_aside_list)
+    s = ssub.add_parser("discard", help="give a note up: deleted from the queue, kept on record (who, why)")
+    s.add_argument("note", help="its id, or a prefix of it as `set-aside list` shows")
+    s.add_argument("--reason", required=True, help="what was done about the record (kept with it)")
+    s.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    s.set_defaults(func=cmd_set_aside_discard)
+
+
+def cmd_set_aside_list(args: argparse.Namespace) -> int:
+    from .aws import client
+    from .set_aside import discarded, notes
+    from .stack import Stack
+
+    _, state = _stores(args.stack_name)
+    if args.discarded:
+        for item in discarded(state.ddb, state.table):
+            print(json.dumps(item) if args.json else f"{item['sk'][:12]}  {item['discarded_at']}  "
+                  f"{item['event_key']}  by {item['discarded_by']}: {item['discard_reason']}")
+        return 0
+    found = notes(client("sqs"), Stack(args.stack_name).queue_url("PublishFailuresQueue"))
+    for note in found:
+        print(note.model_dump_json() if args.json else f"{note.id[:12]}  {note.set_aside_at or '-'}  "
+              f"{note.event_key}  ({note.table or '?'}): {note.reason}")
+    if not args.json:
+        print(f"{len(found)} set-aside note(s); each record is stored under its key: `xrelay events set-aside "
+              "discard ID --reason WHY` once dealt with")
+    return 0
+
+
+def cmd_set_aside_discard(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    from .aws import client
+    from .set_aside import NoteNotFound, discard
+    from .stack import Stack
+
+    _, state = _stores(args.stack_name)
+    by = args.by or getpass.getuser()
+    try:
+        note = discard(client("sqs"), Stack(args.stack_name).queue_url("PublishFailuresQueue"), state.ddb,
+                       state.table, args.note, by=by, why=args.reason, at=datetime.now(UTC))
+    except NoteNotFound as exc:
+        raise CliError(str(exc)) from None
+    print(f"discarded the note on {note.event_key} (by {by}: {args.reason}); kept on record: "
+          "`xrelay events set-aside list --discarded`")
+    return 0
 
 
 # ---------------------------------------------------------------------------- day-2: events tail, dlq redrive

@@ -69,8 +69,19 @@ def republish_failed_batches(store: EventStore, sqs: Any, queue_url: str, failur
 
     A batch's message is deleted only when all its events went out; otherwise it reappears after
     RETRY_AFTER_SECONDS for the next run. Yields (batch, result) as it goes, and (None, None) for
-    a message that is not a stream batch failure (left in the queue for a person to look at).
+    a message that is not a stream batch failure (left in the queue for a person to look at, and
+    visible again once the run ends: a set-aside note is for `xrelay events set-aside list`).
     """
+    left: list[str] = []
+    try:
+        yield from _republish_batches(store, sqs, queue_url, failures_url, log, left)
+    finally:
+        for receipt in left:  # hidden only while this run went on, so that it ends
+            sqs.change_message_visibility(QueueUrl=failures_url, ReceiptHandle=receipt, VisibilityTimeout=0)
+
+
+def _republish_batches(store: EventStore, sqs: Any, queue_url: str, failures_url: str, log: Any,
+                       left: list[str]) -> Iterator[tuple[FailedBatch | None, RepublishResult | None]]:
     while True:
         messages = sqs.receive_message(QueueUrl=failures_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
                                        VisibilityTimeout=RETRY_AFTER_SECONDS).get("Messages", [])
@@ -79,6 +90,7 @@ def republish_failed_batches(store: EventStore, sqs: Any, queue_url: str, failur
         for message in messages:
             batch = failed_batch(message)
             if batch is None:
+                left.append(message["ReceiptHandle"])
                 yield None, None
                 continue
             result = republish(store, sqs, queue_url, batch.since, batch.until, log)

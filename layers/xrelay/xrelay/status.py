@@ -28,6 +28,7 @@ from .desired import DesiredState
 from .observability import NAMESPACE, M
 from .outages import RUNNING, Ledger, ReplayPolicy
 from .outages import assess as assess_intervals
+from .set_aside import FailureKinds, failure_kinds
 from .signing_log import last_signed
 from .stack import Stack
 from .store import StateStore, iso
@@ -238,6 +239,8 @@ class StatusReport(_Model):
     users: Users
     events: Events
     queues: list[Queue]
+    # The PublishFailuresQueue's messages by kind: failed batches and set-aside notes need different steps.
+    publish_failures: FailureKinds
     quarantine: Quarantine
     outages: Outages
     alarms: Alarms
@@ -302,6 +305,10 @@ def gather(stack_name: str, *, now: datetime | None = None, deployed: bool | Non
     progress("reading the queues' depths")
     sqs = client("sqs")
     queues = [_queue(sqs, stack.queue_url(logical_id), logical_id) for logical_id in QUEUES]
+    failures = next(q for q in queues if q.logical_id == "PublishFailuresQueue")
+    progress("reading the publisher's failure queue (failed batches, set-aside notes)")
+    publish_failures = failure_kinds(sqs, stack.queue_url("PublishFailuresQueue"),
+                                     failures.messages + failures.in_flight)
 
     if where == "deployed":
         progress("reading CloudWatch metrics (EventsReceived, CrcAnswered, CrcRefused) and alarms")
@@ -320,7 +327,8 @@ def gather(stack_name: str, *, now: datetime | None = None, deployed: bool | Non
         schema_version=SCHEMA_VERSION, stack=stack_name, where=where, stage=stage, generated_at=now, ok=True,
         problems=[], warnings=[], webhook=webhook, crc=crc, signing=signing, reconcile=reconcile,
         subscriptions=subscriptions,
-        users=users, events=events, queues=queues, quarantine=quarantine, outages=outages, alarms=alarms)
+        users=users, events=events, queues=queues, publish_failures=publish_failures,
+        quarantine=quarantine, outages=outages, alarms=alarms)
     return assess(report)
 
 
@@ -688,11 +696,7 @@ def assess(report: StatusReport) -> StatusReport:
                 check="queues", message=f"the events DLQ holds {held} message(s): a consumer failed them 5 times",
                 action="fix the consumer, then `xrelay dlq redrive` (README: Alarms, EventsDLQAlarm)"))
         elif queue.logical_id == "PublishFailuresQueue" and held:
-            problems.append(Finding(
-                check="queues", message=f"the publisher's failure queue holds {held} batch(es): their events are "
-                                        "stored but were never queued",
-                action="fix the cause, then `xrelay events republish --from-failures` "
-                       "(README: Alarms, PublishFailuresAlarm)"))
+            _assess_publish_failures(report.publish_failures, held, problems)
 
     if report.quarantine.pending:
         problems.append(Finding(
@@ -709,6 +713,29 @@ def assess(report: StatusReport) -> StatusReport:
                                 action=alarm.description or "README: Alarms"))
 
     return report.model_copy(update={"problems": problems, "warnings": warnings, "ok": not problems})
+
+
+def _assess_publish_failures(kinds: FailureKinds, held: int, problems: list[Finding]) -> None:
+    if kinds.batches:
+        problems.append(Finding(
+            check="queues", message=f"the publisher's failure queue holds {kinds.batches} failed batch(es): their "
+                                    "events are stored but were never queued",
+            action="fix the cause, then `xrelay events republish --from-failures` "
+                   "(README: Alarms, PublishFailuresAlarm)"))
+    if kinds.set_aside:
+        problems.append(Finding(
+            check="queues", message=f"the publisher's failure queue holds {kinds.set_aside} set-aside note(s): each "
+                                    "names a stored record that can never be published as it is",
+            action="`xrelay events set-aside list` shows each record's key and why; deal with it, then "
+                   "`xrelay events set-aside discard ID --reason WHY` (README: Set-aside records)"))
+    unread = held - kinds.batches - kinds.set_aside
+    if unread > 0:
+        what = f"{kinds.other} message(s) that are neither" if kinds.complete and kinds.other == unread \
+            else f"{unread} more message(s) this look did not classify (in flight, or beyond its {kinds.read} read)"
+        problems.append(Finding(
+            check="queues", message=f"the publisher's failure queue holds {what}",
+            action="`xrelay status` again shortly, or read them in the SQS console (README: Alarms, "
+                   "PublishFailuresAlarm)"))
 
 
 def _assess_signing(report: StatusReport, warnings: list[Finding]) -> None:
@@ -810,6 +837,10 @@ def render(report: StatusReport) -> str:
          "state table"),
         ("queues", ", ".join(f"{q.logical_id} {q.messages}" + (f" (+{q.in_flight} in flight)" if q.in_flight else "")
                              for q in report.queues), "SQS"),
+        ("publish failures", f"{report.publish_failures.batches} failed batch(es), {report.publish_failures.set_aside} "
+         f"set-aside note(s), {report.publish_failures.other} other"
+         + ("" if report.publish_failures.complete else f" (of {report.publish_failures.read} read)"),
+         "PublishFailuresQueue"),
         ("alarms", (", ".join(a.name for a in report.alarms.in_alarm) or "none in ALARM")
          + f" (of {report.alarms.total})" if deployed else "not evaluated locally",
          "CloudWatch" if deployed else "moto evaluates none"),
