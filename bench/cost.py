@@ -348,7 +348,8 @@ def render(cost: dict[str, Any], table) -> list[str]:
                f"{cost['billed_ms']['intake']:.0f} at {cost['settings']['memory_mb']} MB, floor "
                f"{cost['billed_ms']['floor']:.0f} at {FLOOR_MEMORY_MB} MB")
     out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, its "
-               "logs platform lines only, one event per batch (a quiet stream)")
+               "logs platform lines only, one event per batch (a quiet stream); not counted: the reference items of "
+               "embedded posts and the tombstones (writes beyond the event's own)")
     return out
 
 
