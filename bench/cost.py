@@ -299,11 +299,23 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
         "SQS requests": p["sqs_per_million_requests"] * 1,
         "CloudWatch Logs ingest": per_m * platform / gb * p["logs_ingest_per_gb"],
     }
+    # What each index costs per million events (its write units and its share of storage): the
+    # figures behind making an index optional (issue 16).
+    rows = sizes["per_event"]
+    indexes = {}
+    for index, key in (("ByUser", "gsi_bytes"), ("ByPost", "by_post_bytes")):
+        with_entry = [r for r in rows if r[key]]
+        wru = sum(math.ceil(r[key] / 1024) for r in with_entry) / len(rows)
+        stored = sum(r[key] + 100 for r in with_entry) / len(rows)
+        indexes[index] = {"entries_per_event": len(with_entry) / len(rows), "wru_per_event": wru,
+                          "dollars": p["dynamodb_per_million_wru"] * wru
+                          + per_m * stored / gb * storage_rate * months_stored}
     per_second = 1000 / wall["wall_ms_reference"]
     per_second_ten = 1000 / wall["wall_ms_ten"]
     return {
         "prices_as_of": PRICES_AS_OF,
         "wru_per_event": {"xrelay": sizes["wcu_mean"], "floor": floor_wru},
+        "indexes": indexes,
         "xrelay": xrelay,
         "floor": floor,
         "xrelay_total": sum(xrelay.values()),
@@ -330,6 +342,10 @@ def render(cost: dict[str, Any], table) -> list[str]:
     wru = cost["wru_per_event"]
     out.append(f"   xrelay / floor: {cost['ratio']:.2f}x; write units per new event: xrelay {wru['xrelay']:.2f} "
                f"(table + ByUser + ByPost), floor {wru['floor']:.2f}")
+    out.append("   the indexes' share (writes + storage): " + ", ".join(
+        f"{name} ${i['dollars']:.2f} ({i['entries_per_event']:.2f} entries, {i['wru_per_event']:.2f} WRU per event)"
+        for name, i in cost["indexes"].items())
+        + f"; without ByUser: {cost['xrelay_total'] - cost['indexes']['ByUser']['dollars']:.2f}")
     logs, cpu, wall = cost["log_bytes_per_delivery"], cost["probe_cpu"], cost["probe_wall"]
     out.append(f"   log bytes per delivery: handler {logs['handler']:.0f} "
                f"({cpu['log_reference']['lines_per_delivery']:.0f} lines; all fixtures: "
