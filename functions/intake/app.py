@@ -15,7 +15,7 @@ metrics = make_metrics("intake")
 tracer = make_tracer("intake")
 
 intake = Intake(
-    events=EventStore(SETTINGS.events_table, SETTINGS.retention_days),
+    events=EventStore(SETTINGS.events_table, SETTINGS.retention_days, index_users=SETTINGS.index_users),
     state=StateStore(SETTINGS.state_table),
     load_secrets=lambda: load_signing_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds),
     log=logger,

@@ -3,7 +3,7 @@
 The local stack builds its tables and queues *from the template itself* (no second, hand-kept
 list), and ``xrelay local``/``xrelay invoke`` give each function the environment the template
 gives it. This module loads the YAML (short-form intrinsics included) and resolves the handful
-of intrinsics the environment uses: Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Equals, Fn::Not, Fn::Join,
+of intrinsics the environment uses: Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Equals, Fn::Not, Fn::Or, Fn::And, Fn::Join,
 Fn::Select, Fn::Split.
 """
 
@@ -86,6 +86,10 @@ class Resolver:
             return str(self.resolve(arg[0])) == str(self.resolve(arg[1]))
         if key == "Fn::Not":
             return not self.resolve(arg[0])
+        if key == "Fn::Or":
+            return any(self.resolve(v) for v in arg)
+        if key == "Fn::And":
+            return all(self.resolve(v) for v in arg)
         if key == "Condition":
             return self.condition(arg)
         if key == "Fn::Join":
