@@ -43,6 +43,13 @@ Ratios are used where absolute times depend on the machine.
    5 XAA subscriptions and 1 AAA user; and a no-drift run of an app with 2,500 XAA subscriptions
    on its webhook (X pages by 1,000). The figure to watch is writes per change (1.0) and 0 writes
    when nothing drifted.
+6. The replay, per ReplayFunction run. 7. The shipped .pyc after a SAM-style zip.
+8. Cost per million events on list prices, xrelay beside a floor design, by component (bench/cost.py:
+   the price table, the model and its assumptions). Log bytes per delivery, CPU per event and the
+   wall time per delivery are measured on the real IntakeFunction handler against bench/fake_aws.py,
+   a responder in its own process that answers at the HTTP level (botocore's work is counted, the
+   fake's is not), with no delay and with a 5 ms DynamoDB; write units, stored bytes and SQS calls
+   come from sections 3 and 4.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -91,6 +99,9 @@ os.environ.update(
     AWS_ENDPOINT_URL_DYNAMODB_STREAMS=f"https://streams.dynamodb.{REGION}.amazonaws.com",
 )
 sys.path.insert(0, str(LAYER))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cost  # noqa: E402  (bench/cost.py: section 8)
+
 # Powertools warns on every invocation that emits no metric (e.g. a control message); not news here.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -949,6 +960,9 @@ def render(results: dict[str, Any]) -> str:
         out.append(table(["handler", "shipped .pyc ms", "stale .pyc ms", "ratio", "saved ms"],
                          [[fn, f"{r['unchecked_ms']:.0f}", f"{r['timestamp_ms']:.0f}", f"{r['ratio']:.2f}",
                            f"{r['saved_ms']:.0f}"] for fn, r in pyc["functions"].items()]))
+    if "cost" in results:
+        out.append("")
+        out.extend(cost.render(results["cost"], table))
     return "\n".join(out)
 
 
@@ -957,6 +971,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="cold-import runs per variant (median; default 9)")
     parser.add_argument("--rounds", type=int, default=50, help="warm-CPU rounds (median; default 50)")
     parser.add_argument("--pyc-runs", type=int, default=7, help="cold-import runs per .pyc variant (default 7)")
+    parser.add_argument("--cost-rounds", type=int, default=20, help="cost-probe rounds (median; default 20)")
+    parser.add_argument("--only-cost", action="store_true", help="only section 8 (cost), with sections 3 and 4")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args()
     if args.runs < 1 or args.rounds < 1:
@@ -964,20 +980,33 @@ def main() -> None:
 
     started = time.perf_counter()
     results: dict[str, Any] = {"python": sys.version.split()[0]}
-    log(f"1/7 cold imports ({args.runs} runs x 6 processes)")
+    if args.only_cost:  # section 8 and the two it reads (3, 4): a quick before/after of a change
+        results["api_calls"], results["sizes"] = measure_api_calls(), measure_sizes()
+        with tempfile.TemporaryDirectory() as scratch:
+            results["cost"] = cost.measure(lambda_env("intake"), results["sizes"], results["api_calls"],
+                                           args.cost_rounds, Path(scratch))
+        print("\n".join(cost.render(results["cost"], table)))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
+        return
+    log(f"1/8 cold imports ({args.runs} runs x 6 processes)")
     results["cold_import"] = measure_cold_imports(args.runs)
-    log(f"2/7 warm CPU ({args.rounds} rounds)")
+    log(f"2/8 warm CPU ({args.rounds} rounds)")
     results["warm_cpu"] = measure_warm_cpu(args.rounds)
-    log("3/7 AWS API calls (moto)")
+    log("3/8 AWS API calls (moto)")
     results["api_calls"] = measure_api_calls()
-    log("4/7 bytes per event")
+    log("4/8 bytes per event")
     results["sizes"] = measure_sizes()
-    log("5/7 reconcile calls per run (fake X + moto)")
+    log("5/8 reconcile calls per run (fake X + moto)")
     results["reconcile"] = measure_reconcile()
-    log("6/7 replay calls per run (fake X + moto)")
+    log("6/8 replay calls per run (fake X + moto)")
     results["replay"] = measure_replay()
-    log(f"7/7 shipped .pyc after a SAM-style zip ({args.pyc_runs} runs x 10 processes; builds the layer)")
+    log(f"7/8 shipped .pyc after a SAM-style zip ({args.pyc_runs} runs x 10 processes; builds the layer)")
     results["pyc"] = measure_shipped_pyc(args.pyc_runs)
+    log(f"8/8 cost per million events (the real intake handler against an HTTP-level fake, {args.cost_rounds} rounds)")
+    with tempfile.TemporaryDirectory() as scratch:
+        results["cost"] = cost.measure(lambda_env("intake"), results["sizes"], results["api_calls"],
+                                       args.cost_rounds, Path(scratch))
     results["seconds"] = time.perf_counter() - started
 
     print(render(results))

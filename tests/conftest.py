@@ -69,9 +69,14 @@ def stack():
     with mock_aws():
         client.cache_clear()
         local = LocalStack(ROOT, "xrelay")
-        local.provision()
+        local.provision(STACK_PARAMETERS)
         yield local
     client.cache_clear()
+
+
+# Run any test module against another configuration of the template, e.g. the ByUser index off:
+# XRELAY_TEST_PARAMETERS=UserIndex=false .venv/bin/pytest tests/test_compliance.py (issue 16).
+STACK_PARAMETERS = dict(pair.split("=", 1) for pair in os.environ.get("XRELAY_TEST_PARAMETERS", "").split(",") if pair)
 
 
 @pytest.fixture

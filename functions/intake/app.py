@@ -6,7 +6,7 @@ from xrelay.apigw import raw_body
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
 from xrelay.intake import Intake
-from xrelay.observability import make_logger, make_metrics, make_tracer
+from xrelay.observability import compact_lambda_context, make_logger, make_metrics, make_tracer
 from xrelay.store import EventStore, StateStore
 
 SETTINGS = Settings.from_env()
@@ -15,7 +15,7 @@ metrics = make_metrics("intake")
 tracer = make_tracer("intake")
 
 intake = Intake(
-    events=EventStore(SETTINGS.events_table, SETTINGS.retention_days),
+    events=EventStore(SETTINGS.events_table, SETTINGS.retention_days, index_users=SETTINGS.index_users),
     state=StateStore(SETTINGS.state_table),
     load_secrets=lambda: load_signing_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds),
     log=logger,
@@ -24,7 +24,7 @@ intake = Intake(
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+@compact_lambda_context(logger)  # one short line per delivery; the full context at DEBUG
 def _handle(event, context):
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     # Writes stop in time to answer before the function's timeout (what is left is quarantined).

@@ -34,6 +34,7 @@ class Settings:
     stack_name: str = DEFAULT_STACK_NAME
     webhook_id: str = ""  # the WebhookId Parameter: empty means "the one X has for the declared URL"
     crc_signing_secret: str = "auto"  # the CrcSigningSecret Parameter: which secret answers X's CRC
+    index_users: bool = True  # the UserIndex Parameter (or PurgeOnRevoke): events get a ByUser entry
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -57,4 +58,5 @@ class Settings:
             stack_name=env.get("STACK_NAME") or DEFAULT_STACK_NAME,
             webhook_id=env.get("WEBHOOK_ID", ""),
             crc_signing_secret=crc_signing_secret,
+            index_users=env.get("INDEX_USERS", "true").lower() != "false",
         )

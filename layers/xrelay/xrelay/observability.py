@@ -7,12 +7,18 @@ start and needs aws-xray-sdk, which matters on the CRC path.
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import os
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "xrelay")
 
@@ -85,8 +91,79 @@ def make_logger(service: str) -> Logger:
     return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
 
 
+class _OneDocument(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider, flushing an invocation's metrics as one document: counts with
+    dimensions of their own (:func:`count_with`) become extra directives of the invocation's
+    document rather than a ``single_metric`` blob each (same names and dimensions; about half the
+    log bytes and a fraction of the CPU). A second document only when two counts need different
+    values of one dimension (an AAA delivery of two event types)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dimensioned: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+    def add_dimensioned(self, name: str, value: float, dimensions: dict[str, str]) -> None:
+        key = (name, tuple(dimensions.items()))
+        self.dimensioned[key] = self.dimensioned.get(key, 0) + value
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        if not self.metric_set and not self.dimensioned:
+            super().flush_metrics(raise_on_empty_metrics)  # Powertools' warning (or error) when empty
+            return
+        if is_metrics_disabled():
+            self.dimensioned.clear()
+            return
+        docs = [self.serialize_metric_set()] if self.metric_set else []
+        base = {**self.default_dimensions, **self.dimension_set}  # Stage, service
+        if self.service and "service" not in base:
+            base["service"] = self.service
+        for (name, extra), value in self.dimensioned.items():
+            dims = dict(extra)
+            doc = next((d for d in docs if name not in d and all(d.get(k, v) == v for k, v in dims.items())), None)
+            if doc is None:
+                doc = {"_aws": {"Timestamp": int(datetime.now().timestamp() * 1000), "CloudWatchMetrics": []},
+                       **base}
+                docs.append(doc)
+            keys = [k for k in base if k != "service"] + list(dims) + (["service"] if "service" in base else [])
+            doc["_aws"]["CloudWatchMetrics"].append({"Namespace": self.namespace, "Dimensions": [keys],
+                                                     "Metrics": [{"Name": name, "Unit": MetricUnit.Count.value}]})
+            doc.update(dims)
+            doc[name] = [float(value)]
+        for doc in docs:
+            print(json.dumps(doc, separators=(",", ":")))
+        self.clear_metrics()
+        self.dimensioned.clear()
+
+
+def compact_lambda_context(logger: Logger):
+    """A handler decorator: each line carries the request id only (``request_id``), not Powertools'
+    six Lambda-context fields (the log group names the function, Lambda's REPORT line the memory
+    and, with Init Duration, a cold start): about half of intake's log bytes. At DEBUG, Powertools'
+    ``inject_lambda_context`` as before."""
+
+    def decorate(handler):
+        full = logger.inject_lambda_context(handler, clear_state=True)
+
+        @functools.wraps(handler)
+        def compact(event, context, *args, **kwargs):
+            if logger.log_level <= logging.DEBUG:
+                return full(event, context, *args, **kwargs)
+            logger.clear_state()
+            logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+            return handler(event, context, *args, **kwargs)
+
+        return compact
+
+    return decorate
+
+
 def make_metrics(service: str) -> Metrics:
-    metrics = Metrics(namespace=NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", service)
+    # The dicts Metrics shares between its instances (Powertools' design), handed to our provider.
+    provider = _OneDocument(namespace=NAMESPACE, service=service, metric_set=Metrics._metrics,
+                            dimension_set=Metrics._dimensions, metadata_set=Metrics._metadata,
+                            default_dimensions=Metrics._default_dimensions)
+    metrics = Metrics(namespace=NAMESPACE, service=service, provider=provider)
     stage = os.environ.get("STAGE")
     if stage:
         metrics.set_default_dimensions(Stage=stage)
@@ -114,6 +191,15 @@ def count_by(name: str, value: float, **dimensions: str) -> None:
             metric.add_dimension(name="Stage", value=stage)
         for key, dim in dimensions.items():
             metric.add_dimension(name=key, value=dim)
+
+
+def count_with(metrics: Metrics, name: str, value: float, **dimensions: str) -> None:
+    """A count with dimensions of its own, in the invocation's one EMF document (see _OneDocument)."""
+    provider = getattr(metrics, "provider", None)
+    if isinstance(provider, _OneDocument):
+        provider.add_dimensioned(name, value, dimensions)
+    else:
+        count_by(name, value, **dimensions)
 
 
 def count_run(metrics: Metrics, values: dict[str, float], x_errors: dict[str, int]) -> None:

@@ -123,7 +123,8 @@ def decode_record(blob: bytes) -> EventRecord:
     return EventRecord.model_validate_json(zlib.decompress(blob))
 
 
-def event_item(record: EventRecord, retention_days: int) -> dict[str, Any]:
+def event_item(record: EventRecord, retention_days: int, index_users: bool = True) -> dict[str, Any]:
+    """The event's item; ``index_users=False`` leaves out ``user_key``, so ByUser (sparse) holds no entry."""
     when = record.occurred_at or record.received_at
     item: dict[str, Any] = {
         "pk": {"S": record.event_key},
@@ -136,7 +137,7 @@ def event_item(record: EventRecord, retention_days: int) -> dict[str, Any]:
         "expires_at": expiry(record.received_at, retention_days),
         "record": {"B": encode_record(record)},
     }
-    if record.user_id:
+    if record.user_id and index_users:
         item["user_key"] = {"S": record.user_id}
     own_post = post_ids(record).own
     if own_post:
@@ -153,6 +154,7 @@ class EventStore:
     table: str
     retention_days: int
     ddb: Any = None
+    index_users: bool = True  # the UserIndex Parameter: see event_item
 
     def __post_init__(self) -> None:
         self.ddb = self.ddb or client("dynamodb")
@@ -163,7 +165,8 @@ class EventStore:
         Raises :class:`RecordUnstorable` or :class:`StoreRefused` (the caller quarantines the
         delivery: retrying cannot help) or :class:`StoreUnavailable` (answer 5xx: a retry may succeed).
         """
-        item = event_item(record, self.retention_days)  # before the write: too large is not "unavailable"
+        # Built before the write: too large is not "unavailable".
+        item = event_item(record, self.retention_days, self.index_users)
         return conditional_write(lambda: self.ddb.put_item(
             TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"), self.table)
 

@@ -1,0 +1,380 @@
+"""Cost per million events on list prices, xrelay beside a floor design (``make bench``, section 8).
+
+The floor design is what any receiver must do: HTTP API -> one Lambda -> HMAC check + json.loads ->
+one conditional PutItem of the raw event (1 WRU) -> one SQS SendMessage; nothing logged but Lambda's
+platform lines. xrelay's figures come from the template's own settings (memory, retention, PITR, the
+access-log format, the publisher's batch size) and from measurements:
+
+- the probe (``python bench/cost.py --probe``, a fresh process with IntakeFunction's environment) runs
+  the real handler, ``functions/intake/app.py`` (Powertools logger and metrics included), against
+  bench/fake_aws.py, a responder in another process that answers at the HTTP level, so botocore's
+  serialisation and parsing are in the CPU figure and the responder's are not. It measures the bytes
+  the handler writes to stdout (CloudWatch Logs) per delivery, CPU per event, and, with a 5 ms
+  DynamoDB, the wall time per delivery: deliveries per second per concurrent execution and the
+  concurrency 2,500 deliveries per second need;
+- write units, stored bytes and SQS calls per event come from sections 3 and 4 of bench/run.py.
+
+Lambda's billed duration is modelled as the measured wall time, with its CPU part stretched by the
+share of a vCPU the memory size buys (1,769 MB = one vCPU): this machine's CPU is not Lambda's.
+One event per delivery (as XAA sends); the per-delivery parts are divided by the reference
+delivery's events. Monthly fixed costs (custom metrics, alarms, secrets, the schedules) are not
+per event and are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER = ROOT / "layers" / "xrelay"
+FIXTURES = ROOT / "tests" / "fixtures"
+REFERENCE_DELIVERY = FIXTURES / "xaa" / "01_post.create.json"  # one event, as XAA sends
+
+# List prices, us-east-1, arm64, in one place. Source: the AWS pricing pages (aws.amazon.com/<service>/
+# pricing: api-gateway, lambda, dynamodb (on-demand, after the 2024-11-01 reduction), sqs, cloudwatch),
+# as read 2025-06; past the free tiers, first volume tier.
+PRICES_AS_OF = "2025-06 (us-east-1, arm64, list, first tier, no free tier)"
+PRICES = {
+    "http_api_per_million_requests": 1.00,      # HTTP API, first 300 million a month
+    "lambda_per_million_requests": 0.20,
+    "lambda_arm64_per_gb_second": 0.0000133334,
+    "dynamodb_per_million_wru": 0.625,          # on-demand write request units
+    "dynamodb_storage_per_gb_month": 0.25,
+    "dynamodb_pitr_per_gb_month": 0.20,         # continuous backups, on the table's size
+    "sqs_per_million_requests": 0.40,           # standard queue, per 64 KB chunk
+    "logs_ingest_per_gb": 0.50,                 # CloudWatch Logs, standard class
+}
+LAMBDA_MB_PER_VCPU = 1769
+DAYS_PER_MONTH = 30.44
+FLOOR_MEMORY_MB = 128  # the floor's function: HMAC + one PutItem fit the smallest size
+# Lambda's own lines per invocation (text log format, as the template sets none): START, END, REPORT.
+PLATFORM_LINES = (
+    "START RequestId: 6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55 Version: $LATEST\n"
+    "END RequestId: 6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55\n"
+    "REPORT RequestId: 6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55\tDuration: 21.37 ms\tBilled Duration: 22 ms\t"
+    "Memory Size: 512 MB\tMax Memory Used: 97 MB\t\n"
+)
+# Values of an ordinary delivery for the access log's $context variables.
+ACCESS_LOG_VALUES = {
+    "requestId": "Xk3bQjPoIAMEbXw=", "requestTime": "04/Dec/2026:23:15:02 +0000", "identity.sourceIp": "203.0.113.17",
+    "routeKey": "POST /webhook", "status": "200", "responseLatency": "24", "integrationLatency": "22",
+    "error.message": "-", "integrationErrorMessage": "-",
+}
+REPLAY_BURST_PER_SECOND = 2500  # X's replay: up to 2,500 deliveries per second, never retried
+
+
+# ============================================================================ the probe (own process)
+
+
+def _ten_event_delivery() -> bytes:
+    doc = json.loads((FIXTURES / "aaa" / "tweet_create.json").read_bytes())
+    template = doc["tweet_create_events"][0]
+    base = int(template["id_str"]) + 2000
+    doc["tweet_create_events"] = [{**template, "id": base + i, "id_str": str(base + i), "text": f"tweet {i}"}
+                                  for i in range(10)]
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _wire(path: Path) -> bytes:
+    return json.dumps(json.loads(path.read_bytes()), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def probe(mode: str, rounds: int) -> dict[str, Any]:
+    """Runs inside a fresh interpreter with IntakeFunction's environment and AWS_ENDPOINT_URL set."""
+    sys.path[:0] = [str(LAYER), str(ROOT / "functions" / "intake")]
+    import gc
+    from dataclasses import replace
+
+    import app  # the real handler: Powertools' logger and metrics, the template's environment
+
+    from xrelay.aws import client
+    from xrelay.credentials import SigningSecrets
+    from xrelay.local import FakeContext, api_event
+    from xrelay.signature import SIGNATURE_HEADER, sign, verify
+
+    secret = "bench-consumer-secret"
+    app.intake = replace(app.intake, load_secrets=lambda: SigningSecrets(consumer=secret))  # a warm cache hit
+
+    def event(body: bytes) -> dict[str, Any]:
+        return api_event("POST", "/webhook", "", {"content-type": "application/json",
+                                                  SIGNATURE_HEADER: sign(secret, body)}, body)
+
+    fixtures = sorted(p for sub in ("xaa", "aaa", "other") for p in (FIXTURES / sub).glob("*.json"))
+    reference = event(_wire(REFERENCE_DELIVERY))
+    ten = event(_ten_event_delivery())
+    everything = [event(_wire(p)) for p in fixtures]
+    ddb, sqs = client("dynamodb"), client("sqs")
+
+    def invoke(evt: dict[str, Any]) -> dict[str, Any]:
+        answer = app.handler(evt, FakeContext("IntakeFunction"))
+        if answer["statusCode"] != 200:
+            raise RuntimeError(f"intake answered {answer['statusCode']}: {answer['body']}")
+        return json.loads(answer["body"])
+
+    def floor(evt: dict[str, Any]) -> None:
+        """The floor design's whole handler: verify, parse, one conditional PutItem, one SendMessage."""
+        body = evt["body"].encode()
+        verify(evt["headers"][SIGNATURE_HEADER], body, [secret])
+        doc = json.loads(body)
+        ddb.put_item(TableName="floor", Item={"pk": {"S": str(hash(body))}, "doc": {"S": evt["body"]}},
+                     ConditionExpression="attribute_not_exists(pk)")
+        sqs.send_message(QueueUrl="https://sqs.us-east-1.amazonaws.com/123456789012/floor",
+                         MessageBody=json.dumps(doc))
+
+    def timed(fn, evt, n: int) -> tuple[float, float]:
+        """The fastest wall and CPU seconds of one call, after a warm-up call: the least disturbed
+        by other work on the machine (a shared 2-core box makes medians of milliseconds noisy)."""
+        fn(evt)
+        walls, cpus = [], []
+        for _ in range(n):
+            gc.collect()
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn(evt)
+            cpus.append(time.process_time() - cpu)
+            walls.append(time.perf_counter() - wall)
+        return min(walls), min(cpus)
+
+    out: dict[str, Any] = {"mode": mode}
+    capture = Path(os.environ["XRELAY_BENCH_CAPTURE"])
+    saved = os.dup(1)
+    try:
+        with open(capture, "wb") as sink:
+            os.dup2(sink.fileno(), 1)
+            for evt in everything + [reference, ten]:  # warm-up: first-call imports, connections
+                invoke(evt)
+                floor(evt)
+            if mode == "cpu":
+                # Log bytes: what the handler writes per delivery (Lambda sends stdout to CloudWatch Logs).
+                sys.stdout.flush()
+                for name, evts in (("reference", [reference]), ("fixtures", everything), ("ten", [ten])):
+                    start = os.fstat(sink.fileno()).st_size
+                    events = sum(invoke(e)["events"] for e in evts)
+                    sys.stdout.flush()
+                    written = capture.read_bytes()[start:]
+                    out[f"log_{name}"] = {"bytes_per_delivery": len(written) / len(evts),
+                                          "lines_per_delivery": written.count(b"\n") / len(evts),
+                                          "events_per_delivery": events / len(evts)}
+                # CPU per event, whole path (handler + botocore + HTTP), and the floor's.
+                cpu_runs, floor_runs, event_count = [], [], 0
+                for _ in range(rounds):
+                    gc.collect()
+                    start = time.process_time()
+                    event_count = sum(invoke(e)["events"] for e in everything)
+                    cpu_runs.append(time.process_time() - start)
+                    gc.collect()
+                    start = time.process_time()
+                    for e in everything:
+                        floor(e)
+                    floor_runs.append(time.process_time() - start)
+                out["fixtures"] = {"deliveries": len(everything), "events": event_count}
+                out["cpu_us_per_event"] = statistics.median(cpu_runs) / event_count * 1e6
+                # The floor writes one item per delivery: its CPU per delivery, per the same events.
+                out["floor_cpu_us_per_event"] = statistics.median(floor_runs) / event_count * 1e6
+                wall, cpu = timed(invoke, reference, rounds)
+                out["reference_cpu_ms"] = cpu * 1000
+                wall, cpu = timed(floor, reference, rounds)
+                out["floor_reference_cpu_ms"] = cpu * 1000
+            else:
+                for name, fn, evt in (("reference", invoke, reference), ("ten", invoke, ten),
+                                      ("floor", floor, reference)):
+                    wall, cpu = timed(fn, evt, rounds)
+                    out[f"wall_ms_{name}"], out[f"cpu_ms_{name}"] = wall * 1000, cpu * 1000
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    return out
+
+
+# ============================================================================ driving the probe
+
+
+def run_probe(env: dict[str, str], mode: str, delay_ms: float, rounds: int, scratch: Path) -> dict[str, Any]:
+    fake = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_aws.py")), "--delay-ms",
+                             str(delay_ms)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(fake.stdout.readline())
+        capture = scratch / f"stdout-{mode}.log"
+        probe_env = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "XRELAY_BENCH_CAPTURE": str(capture)}
+        done = subprocess.run([sys.executable, "-P", str(Path(__file__)), "--probe", mode, "--rounds", str(rounds)],
+                              env=probe_env, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"cost probe ({mode}) failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout)
+    finally:
+        fake.terminate()
+        fake.wait()
+
+
+def template_settings() -> dict[str, Any]:
+    sys.path.insert(0, str(LAYER))
+    from xrelay.template import load
+
+    doc = load(ROOT / "template.yaml")
+    params, resources = doc["Parameters"], doc["Resources"]
+    function = doc["Globals"]["Function"]
+    access_format = resources["WebhookApi"]["Properties"]["AccessLogSettings"]["Format"]["Fn::Sub"]
+    stage = params["Stage"].get("Default", "dev")
+    line = access_format.replace("${Stage}", stage)
+    for name, value in sorted(ACCESS_LOG_VALUES.items(), key=lambda kv: -len(kv[0])):
+        line = line.replace(f"$context.{name}", value)
+    if "$context." in line:
+        raise RuntimeError(f"access-log variable without a sample value: {line}")
+    table = resources["EventsTable"]["Properties"]
+    mapping = resources["PublisherFunction"]["Properties"]["Events"]["NewEvents"]["Properties"]
+    return {
+        "memory_mb": function["MemorySize"],
+        "architectures": function["Architectures"],
+        "retention_days": int(params["RetentionDays"]["Default"]),
+        "pitr": bool(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]),
+        "access_log_bytes": len(line.encode()) + 1,
+        "publisher_batch_size": mapping["BatchSize"],
+        "indexes": [g["IndexName"] for g in table.get("GlobalSecondaryIndexes", [])],
+    }
+
+
+def billed_ms(wall_ms: float, cpu_ms: float, memory_mb: int) -> float:
+    """Lambda's duration for ``wall_ms`` measured here, its CPU stretched to the memory size's vCPU share."""
+    stretch = max(1.0, LAMBDA_MB_PER_VCPU / memory_mb)
+    return math.ceil(max(0.0, wall_ms - cpu_ms) + cpu_ms * stretch)  # billed per 1 ms, rounded up
+
+
+def measure(env: dict[str, str], sizes: dict[str, Any], calls: dict[str, Any], rounds: int,
+            scratch: Path) -> dict[str, Any]:
+    settings = template_settings()
+    cpu = run_probe(env, "cpu", 0.0, rounds, scratch)
+    wall = run_probe(env, "wall", 5.0, rounds, scratch)
+    return {"settings": settings, "probe_cpu": cpu, "probe_wall": wall,
+            **cost_model(settings, cpu, wall, sizes, calls)}
+
+
+def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, Any], sizes: dict[str, Any],
+               calls: dict[str, Any]) -> dict[str, Any]:
+    p, mb = PRICES, settings["memory_mb"]
+    per_m = 1e6  # everything below is dollars per million events (one event per delivery)
+    gb = 1024 ** 3
+    months_stored = settings["retention_days"] / DAYS_PER_MONTH
+    storage_rate = p["dynamodb_storage_per_gb_month"] + (p["dynamodb_pitr_per_gb_month"] if settings["pitr"] else 0)
+    platform = len(PLATFORM_LINES.encode())
+
+    # xrelay ----------------------------------------------------------------
+    ref = next(s for s in calls["scenarios"] if s["name"].startswith("XAA 1 event"))
+    intake_ms = billed_ms(wall["wall_ms_reference"], wall["cpu_ms_reference"], mb)
+    publisher_invocations = ref["publisher_invocations"] / max(1, ref["events"])  # one per stream batch
+    # At a busy stream the batch fills up to BatchSize; at a quiet one it holds one event: the quiet case.
+    publisher_ms_per_event = intake_ms  # assumption: one stream batch's work ~ one delivery's (same client calls)
+    sqs_requests = ref["async"]["by_operation"].get("sqs.SendMessageBatch", 0) / ref["events"]
+    log_bytes = cpu["log_reference"]["bytes_per_delivery"] + platform + settings["access_log_bytes"]
+    log_bytes += publisher_invocations * platform  # the publisher's own lines, assumed platform-only
+    xrelay = {
+        "HTTP API requests": p["http_api_per_million_requests"],
+        "Lambda requests": p["lambda_per_million_requests"] * (1 + publisher_invocations),
+        "Lambda duration": per_m * p["lambda_arm64_per_gb_second"] * mb / 1024
+        * (intake_ms + publisher_invocations * publisher_ms_per_event) / 1000,
+        "DynamoDB writes": p["dynamodb_per_million_wru"] * sizes["wcu_mean"],
+        "storage (+PITR)": per_m * sizes["billed_storage_bytes_mean"] / gb * storage_rate * months_stored,
+        "SQS requests": p["sqs_per_million_requests"] * sqs_requests,
+        "CloudWatch Logs ingest": per_m * log_bytes / gb * p["logs_ingest_per_gb"],
+    }
+    # the floor ---------------------------------------------------------------
+    floor_ms = billed_ms(wall["wall_ms_floor"], wall["cpu_ms_floor"], FLOOR_MEMORY_MB)
+    # The floor's item per event: the raw event, a 20-character key, a TTL (DynamoDB sizing rules).
+    floor_items = [r["raw_bytes"] + len("pk") + 20 + len("doc") + len("expires_at") + 6 for r in sizes["per_event"]]
+    floor_wru = statistics.mean(math.ceil(b / 1024) for b in floor_items)
+    floor_item = statistics.mean(floor_items) + 100  # billed storage: 100 bytes of overhead per item
+    floor = {
+        "HTTP API requests": p["http_api_per_million_requests"],
+        "Lambda requests": p["lambda_per_million_requests"],
+        "Lambda duration": per_m * p["lambda_arm64_per_gb_second"] * FLOOR_MEMORY_MB / 1024 * floor_ms / 1000,
+        "DynamoDB writes": p["dynamodb_per_million_wru"] * floor_wru,
+        "storage (+PITR)": per_m * floor_item / gb * storage_rate * months_stored,
+        "SQS requests": p["sqs_per_million_requests"] * 1,
+        "CloudWatch Logs ingest": per_m * platform / gb * p["logs_ingest_per_gb"],
+    }
+    # What each index costs per million events (its write units and its share of storage): the
+    # figures behind making an index optional (issue 16).
+    rows = sizes["per_event"]
+    indexes = {}
+    for index, key in (("ByUser", "gsi_bytes"), ("ByPost", "by_post_bytes")):
+        with_entry = [r for r in rows if r[key]]
+        wru = sum(math.ceil(r[key] / 1024) for r in with_entry) / len(rows)
+        stored = sum(r[key] + 100 for r in with_entry) / len(rows)
+        indexes[index] = {"entries_per_event": len(with_entry) / len(rows), "wru_per_event": wru,
+                          "dollars": p["dynamodb_per_million_wru"] * wru
+                          + per_m * stored / gb * storage_rate * months_stored}
+    per_second = 1000 / wall["wall_ms_reference"]
+    per_second_ten = 1000 / wall["wall_ms_ten"]
+    return {
+        "prices_as_of": PRICES_AS_OF,
+        "wru_per_event": {"xrelay": sizes["wcu_mean"], "floor": floor_wru},
+        "indexes": indexes,
+        "xrelay": xrelay,
+        "floor": floor,
+        "xrelay_total": sum(xrelay.values()),
+        "floor_total": sum(floor.values()),
+        "ratio": sum(xrelay.values()) / sum(floor.values()),
+        "billed_ms": {"intake": intake_ms, "floor": floor_ms},
+        "log_bytes_per_delivery": {"handler": cpu["log_reference"]["bytes_per_delivery"], "platform": platform,
+                                   "access_log": settings["access_log_bytes"], "total": log_bytes},
+        "deliveries_per_second_per_execution": {"1 event": per_second, "10 events": per_second_ten,
+                                                "floor": 1000 / wall["wall_ms_floor"]},
+        "concurrency_for_burst": {"1 event": math.ceil(REPLAY_BURST_PER_SECOND / per_second),
+                                  "10 events": math.ceil(REPLAY_BURST_PER_SECOND / per_second_ten),
+                                  "floor": math.ceil(REPLAY_BURST_PER_SECOND * wall["wall_ms_floor"] / 1000)},
+    }
+
+
+def render(cost: dict[str, Any], table) -> list[str]:
+    out = [f"8. Cost per million events, list prices {cost['prices_as_of']}; one event per delivery; "
+           f"template: {cost['settings']['memory_mb']} MB {cost['settings']['architectures'][0]}, "
+           f"{cost['settings']['retention_days']} days kept, PITR {'on' if cost['settings']['pitr'] else 'off'}"]
+    rows = [[part, f"{cost['xrelay'][part]:.3f}", f"{cost['floor'][part]:.3f}"] for part in cost["xrelay"]]
+    rows.append(["total", f"{cost['xrelay_total']:.2f}", f"{cost['floor_total']:.2f}"])
+    out.append(table(["$ per million events", "xrelay", "floor"], rows))
+    wru = cost["wru_per_event"]
+    out.append(f"   xrelay / floor: {cost['ratio']:.2f}x; write units per new event: xrelay {wru['xrelay']:.2f} "
+               f"(table + ByUser + ByPost), floor {wru['floor']:.2f}")
+    out.append("   the indexes' share (writes + storage): " + ", ".join(
+        f"{name} ${i['dollars']:.2f} ({i['entries_per_event']:.2f} entries, {i['wru_per_event']:.2f} WRU per event)"
+        for name, i in cost["indexes"].items())
+        + f"; without ByUser: {cost['xrelay_total'] - cost['indexes']['ByUser']['dollars']:.2f}")
+    logs, cpu, wall = cost["log_bytes_per_delivery"], cost["probe_cpu"], cost["probe_wall"]
+    out.append(f"   log bytes per delivery: handler {logs['handler']:.0f} "
+               f"({cpu['log_reference']['lines_per_delivery']:.0f} lines; all fixtures: "
+               f"{cpu['log_fixtures']['bytes_per_delivery']:.0f} B, 10-event delivery: "
+               f"{cpu['log_ten']['bytes_per_delivery']:.0f} B) + Lambda's platform lines {logs['platform']} "
+               f"+ access log {logs['access_log']} = {logs['total']:.0f} B")
+    out.append(f"   CPU per event incl. botocore + HTTP (fake at the HTTP level, {cpu['fixtures']['events']} fixture "
+               f"events): xrelay {cpu['cpu_us_per_event']:.0f} us, floor {cpu['floor_cpu_us_per_event']:.0f} us "
+               f"({cpu['cpu_us_per_event'] / cpu['floor_cpu_us_per_event']:.1f}x)")
+    d, c = cost["deliveries_per_second_per_execution"], cost["concurrency_for_burst"]
+    out.append(f"   with a 5 ms DynamoDB (fastest of the rounds): 1-event delivery {wall['wall_ms_reference']:.1f} ms "
+               f"({d['1 event']:.0f}/s per concurrent execution), 10-event {wall['wall_ms_ten']:.1f} ms "
+               f"({d['10 events']:.0f}/s), floor {wall['wall_ms_floor']:.1f} ms ({d['floor']:.0f}/s)")
+    out.append(f"   concurrency for {REPLAY_BURST_PER_SECOND:,} deliveries/s: {c['1 event']} (1-event), "
+               f"{c['10 events']} (10-event), floor {c['floor']}; billed ms per delivery: intake "
+               f"{cost['billed_ms']['intake']:.0f} at {cost['settings']['memory_mb']} MB, floor "
+               f"{cost['billed_ms']['floor']:.0f} at {FLOOR_MEMORY_MB} MB")
+    out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, its "
+               "logs platform lines only, one event per batch (a quiet stream); not counted: the reference items of "
+               "embedded posts and the tombstones (writes beyond the event's own)")
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--probe", choices=("cpu", "wall"), required=True)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    result = probe(args.probe, args.rounds)
+    print(json.dumps(result))
