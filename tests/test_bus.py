@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from conftest import fixture_json
 from xrelay import bus
+from xrelay.bounds import packed
 from xrelay.models import EventRecord
 from xrelay.normalize import normalize
 
@@ -85,10 +86,11 @@ def test_calls_hold_at_most_ten_entries_and_256_kib():
     small = record("xaa/01_post.create.json")
     half = record("xaa/01_post.create.json", text="x" * (bus.MAX_ENTRY_BYTES // 2))
     entries = [bus.bus_entry(str(i), small, "b", TABLE) for i in range(23)]
-    assert [len(b) for b in bus.batches(entries)] == [10, 10, 3]
+    assert [len(b) for b in packed(entries, bus.MAX_ENTRIES, bus.MAX_ENTRY_BYTES)] == [10, 10, 3]
     mixed = [bus.bus_entry(str(i), half, "b", TABLE) for i in range(3)]
-    assert [len(b) for b in bus.batches(mixed)] == [1, 1, 1]
-    assert all(sum(e.size for e in b) <= bus.MAX_ENTRY_BYTES for b in bus.batches(entries + mixed))
+    assert [len(b) for b in packed(mixed, bus.MAX_ENTRIES, bus.MAX_ENTRY_BYTES)] == [1, 1, 1]
+    assert all(sum(e.size for e in b) <= bus.MAX_ENTRY_BYTES
+               for b in packed(entries + mixed, bus.MAX_ENTRIES, bus.MAX_ENTRY_BYTES))
 
 
 class FlakyBus:

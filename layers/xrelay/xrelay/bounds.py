@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 MAX_NESTING = 100
 MAX_ID_CHARS = 128
@@ -125,3 +126,24 @@ def loggable(value: Any, depth: int = 0) -> Any:
 
 def loggable_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: loggable(value) for name, value in fields.items()}
+
+
+class _Sized(Protocol):
+    size: int
+
+
+_S = TypeVar("_S", bound=_Sized)
+
+
+def packed(items: Sequence[_S], max_count: int, max_bytes: int) -> list[list[_S]]:
+    """``items`` in order, in batches of at most ``max_count`` items and ``max_bytes`` bytes (by each
+    item's ``size``): what one SQS SendMessageBatch or one EventBridge PutEvents call accepts."""
+    out: list[list[_S]] = []
+    size = 0
+    for item in items:
+        if not out or len(out[-1]) == max_count or size + item.size > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += item.size
+    return out

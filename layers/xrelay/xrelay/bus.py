@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .bounds import packed
 from .models import EventRecord
 
 MAX_ENTRY_BYTES = 262_144  # per entry and per PutEvents call
@@ -106,18 +107,6 @@ def bus_entry(sequence: str, record: EventRecord, bus_name: str, table: str) -> 
     return BusEntry(sequence, entry(record.as_pointer(table)), pointer=True, event_key=record.event_key)
 
 
-def batches(entries: list[BusEntry]) -> list[list[BusEntry]]:
-    out: list[list[BusEntry]] = []
-    size = 0
-    for entry in entries:
-        if not out or len(out[-1]) == MAX_ENTRIES or size + entry.size > MAX_ENTRY_BYTES:
-            out.append([])
-            size = 0
-        out[-1].append(entry)
-        size += entry.size
-    return out
-
-
 @dataclass
 class BusResult:
     published: int = 0
@@ -137,7 +126,8 @@ def put_records(records: list[tuple[str, EventRecord]], order: list[str], events
     ``set_aside``, an entry EventBridge refuses for good is handed to it instead of failing.
     """
     result = BusResult()
-    for batch in batches([bus_entry(ident, record, bus_name, table) for ident, record in records]):
+    for batch in packed([bus_entry(ident, record, bus_name, table) for ident, record in records],
+                        MAX_ENTRIES, MAX_ENTRY_BYTES):
         pending = batch
         refused: dict[str, str] = {}
         for attempt in range(ATTEMPTS):

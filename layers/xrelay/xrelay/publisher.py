@@ -41,13 +41,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .aws import error_code
-from .bounds import loggable_fields, safe_text
+from .bounds import loggable_fields, packed, safe_text
 from .bus import BusMode, BusTarget, put_records
 from .compliance import Compliance, Tombstone
 from .models import EventRecord, Source
 from .store import StoreRefused, StoreUnavailable, iso
 
 SQS_MAX_BYTES = 262_144  # per message and per batch, body and attributes together
+SQS_MAX_ENTRIES = 10  # per SendMessageBatch call
 # SQS error codes of a request that can never succeed (the JSON protocol may prefix them with
 # "AWS.SimpleQueueService."): one bad entry refuses its whole batch.
 SQS_REFUSALS = frozenset({"InvalidMessageContents", "BatchRequestTooLong", "InvalidParameterValue",
@@ -141,18 +142,6 @@ def inserts(stream_event: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
 
 def decode_image(image: dict[str, Any]) -> EventRecord:
     return EventRecord.model_validate_json(zlib.decompress(_blob(image["record"]["B"])))
-
-
-def batches(messages: list[Outgoing]) -> list[list[Outgoing]]:
-    out: list[list[Outgoing]] = []
-    size = 0
-    for message in messages:
-        if not out or len(out[-1]) == 10 or size + message.size > SQS_MAX_BYTES:
-            out.append([])
-            size = 0
-        out[-1].append(message)
-        size += message.size
-    return out
 
 
 @dataclass
@@ -267,7 +256,7 @@ def send_records(records: list[tuple[str, EventRecord]], order: list[str], sqs: 
     messages = [outgoing(ident, record, table) for ident, record in records]
     keys = {ident: record.event_key for ident, record in records}
     published = pointers = 0
-    for batch in batches(messages):
+    for batch in packed(messages, SQS_MAX_ENTRIES, SQS_MAX_BYTES):
         failed, refused = _send_batch(batch, sqs, queue_url, log, refusals=set_aside is not None)
         for sequence, reason in refused.items():
             if not set_aside(sequence, keys[sequence], reason):
