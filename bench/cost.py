@@ -50,6 +50,7 @@ PRICES = {
     "dynamodb_storage_per_gb_month": 0.25,
     "dynamodb_pitr_per_gb_month": 0.20,         # continuous backups, on the table's size
     "sqs_per_million_requests": 0.40,           # standard queue, per 64 KB chunk
+    "eventbridge_per_million_entries": 1.00,    # PutEvents, custom events, per 64 KB chunk (EventBusMode)
     "logs_ingest_per_gb": 0.50,                 # CloudWatch Logs, standard class
 }
 LAMBDA_MB_PER_VCPU = 1769
@@ -310,12 +311,20 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
         indexes[index] = {"entries_per_event": len(with_entry) / len(rows), "wru_per_event": wru,
                           "dollars": p["dynamodb_per_million_wru"] * wru
                           + per_m * stored / gb * storage_rate * months_stored}
+    # What publishing to consumers costs by EventBusMode (issue 17): the queue's measured
+    # SendMessageBatch calls per event, one PutEvents entry per event (records under 64 KB), and what
+    # each SQS target of a bus rule adds (EventBridge sends it one message per event).
+    queue = p["sqs_per_million_requests"] * sqs_requests
+    bus = p["eventbridge_per_million_entries"] * 1
+    fan_out = {"off (queue)": queue, "only (bus)": bus, "also (both)": queue + bus,
+               "per SQS target of a bus rule": p["sqs_per_million_requests"] * 1}
     per_second = 1000 / wall["wall_ms_reference"]
     per_second_ten = 1000 / wall["wall_ms_ten"]
     return {
         "prices_as_of": PRICES_AS_OF,
         "wru_per_event": {"xrelay": sizes["wcu_mean"], "floor": floor_wru},
         "indexes": indexes,
+        "fan_out": fan_out,
         "xrelay": xrelay,
         "floor": floor,
         "xrelay_total": sum(xrelay.values()),
@@ -346,6 +355,8 @@ def render(cost: dict[str, Any], table) -> list[str]:
         f"{name} ${i['dollars']:.2f} ({i['entries_per_event']:.2f} entries, {i['wru_per_event']:.2f} WRU per event)"
         for name, i in cost["indexes"].items())
         + f"; without ByUser: {cost['xrelay_total'] - cost['indexes']['ByUser']['dollars']:.2f}")
+    out.append("   publishing to consumers by EventBusMode, $ per million events: " + ", ".join(
+        f"{mode} {dollars:.2f}" for mode, dollars in cost["fan_out"].items()))
     logs, cpu, wall = cost["log_bytes_per_delivery"], cost["probe_cpu"], cost["probe_wall"]
     out.append(f"   log bytes per delivery: handler {logs['handler']:.0f} "
                f"({cpu['log_reference']['lines_per_delivery']:.0f} lines; all fixtures: "
