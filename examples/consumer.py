@@ -6,48 +6,37 @@ Against the local stack (`make run` in another shell) or a deployed one, the sam
     .venv/bin/python examples/consumer.py          # Ctrl-C stops it
     .venv/bin/python examples/consumer.py --once   # what is waiting, then exit
 
-It does what docs/event-record.md asks of every consumer: one record per message, pointer
-messages fetched from the events table, deduplication on event_key (delivery is at least once),
-a default branch for event types it does not know, and schema_version checked. A message is
-deleted only once handled; one that keeps failing goes to the DLQ (`xrelay dlq redrive`).
+xrelay_consumer (consumer/) does what docs/event-record.md asks of every consumer: one record per
+message, pointer messages fetched from the events table, deduplication on event_key (within a batch
+here; pass ``Consumer(dedupe=DedupeTable(...))`` to keep it across batches), a default branch for
+event types it does not know, and schema_version checked. A message is deleted only once handled;
+one that keeps failing goes to the DLQ (`xrelay dlq redrive`).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
-import zlib
 
 import boto3
+from xrelay_consumer import Consumer, EventRecord
 
-KNOWN_SCHEMA_VERSION = 2
-log = logging.getLogger("consumer")
-
-
-def full_record(message_body: str) -> dict:
-    """The record, fetched from the events table when the message is a pointer (``stored`` set)."""
-    record = json.loads(message_body)
-    pointer = record["stored"]
-    if pointer is None:
-        return record
-    item = boto3.client("dynamodb").get_item(
-        TableName=pointer["table"],
-        Key={name: {"S": value} for name, value in pointer["key"].items()},
-        ConsistentRead=True,
-    )["Item"]
-    return json.loads(zlib.decompress(item["record"]["B"]))
+consumer = Consumer()
 
 
-def handle(record: dict) -> None:
-    """Your code goes here. Route on event_type, with a default branch: the vocabulary is open."""
-    if record["source"] == "xrelay":  # a compliance message: delete your copies of what it names
-        print(f"compliance {record['event_type']} {record['event_key']}", flush=True)
-    elif record["event_type"] == "post.create":
-        print(f"post.create {record['event_key']}", flush=True)
-    else:
-        print(f"{record['event_type']} {record['event_key']} (known_type={record['known_type']})", flush=True)
+@consumer.compliance  # a compliance message: delete your copies of what it names
+def forget(record: EventRecord) -> None:
+    print(f"compliance {record.event_type} {record.event_key}", flush=True)
+
+
+@consumer.on("post.create")
+def post_create(record: EventRecord) -> None:
+    print(f"post.create {record.event_key}", flush=True)
+
+
+@consumer.default  # the vocabulary is open
+def other(record: EventRecord) -> None:
+    print(f"{record.event_type} {record.event_key} (known_type={record.known_type})", flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -58,19 +47,13 @@ def main(argv: list[str]) -> int:
         return 2
     once = "--once" in argv
     sqs = boto3.client("sqs")
-    seen: set[str] = set()  # in memory for the example; a real consumer keeps these durably
     while True:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2 if once else 20,
                                        MessageAttributeNames=["All"]).get("Messages", [])
+        failed = consumer.process(messages).failures  # logged by xrelay_consumer; left for the queue's retry
         for message in messages:
-            version = int(message["MessageAttributes"]["schema_version"]["StringValue"])
-            if version > KNOWN_SCHEMA_VERSION:  # unknown fields are ignored: read the changelog, go on
-                log.warning("schema_version %s is newer than %s", version, KNOWN_SCHEMA_VERSION)
-            record = full_record(message["Body"])
-            if record["event_key"] not in seen:
-                handle(record)
-                seen.add(record["event_key"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         if once and not messages:
             return 0
 

@@ -716,18 +716,15 @@ def assess(report: StatusReport) -> StatusReport:
 
 
 def _assess_publish_failures(kinds: FailureKinds, held: int, problems: list[Finding]) -> None:
-    if kinds.batches:
-        problems.append(Finding(
-            check="queues", message=f"the publisher's failure queue holds {kinds.batches} failed batch(es): their "
-                                    "events are stored but were never queued",
-            action="fix the cause, then `xrelay events republish --from-failures` "
-                   "(README: Alarms, PublishFailuresAlarm)"))
-    if kinds.set_aside:
-        problems.append(Finding(
-            check="queues", message=f"the publisher's failure queue holds {kinds.set_aside} set-aside note(s): each "
-                                    "names a stored record that can never be published as it is",
-            action="`xrelay events set-aside list` shows each record's key and why; deal with it, then "
-                   "`xrelay events set-aside discard ID --reason WHY` (README: Set-aside records)"))
+    for count, what, action in (
+            (kinds.batches, "failed batch(es): their events are stored but were never queued",
+             "fix the cause, then `xrelay events republish --from-failures` (README: Alarms, PublishFailuresAlarm)"),
+            (kinds.set_aside, "set-aside note(s): each names a stored record that can never be published as it is",
+             "`xrelay events set-aside list` shows each record's key and why; deal with it, then "
+             "`xrelay events set-aside discard ID --reason WHY` (README: Set-aside records)")):
+        if count:
+            problems.append(Finding(check="queues", message=f"the publisher's failure queue holds {count} {what}",
+                                    action=action))
     unread = held - kinds.batches - kinds.set_aside
     if unread > 0:
         what = f"{kinds.other} message(s) that are neither" if kinds.complete and kinds.other == unread \
