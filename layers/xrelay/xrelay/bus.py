@@ -40,7 +40,8 @@ BACKOFF_S = 0.2  # before the 2nd attempt; doubled after
 # Per-entry error codes AWS documents as non-retryable and owed to the entry itself.
 REFUSALS = frozenset({"InvalidArgument", "MalformedDetail"})
 
-# (stream sequence, event key, reason) -> whether the record is now durably set aside.
+# (stream sequence or id, event key, reason) -> whether the record is now durably set aside
+# (publisher.FailureQueue is one; the queue and the bus share it).
 SetAsideSink = Callable[[str, str, str], bool]
 
 
