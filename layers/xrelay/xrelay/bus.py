@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .aws import error_code
 from .bounds import packed
 from .models import EventRecord
 
@@ -159,7 +160,8 @@ def _put(entries: list[BusEntry], events: Any, log: Any) -> tuple[list[BusEntry]
     try:
         response = events.put_events(Entries=[e.entry for e in entries])
     except Exception as exc:
-        log.error("PutEvents failed", extra={"error": type(exc).__name__})
+        # The code, as for SQS: "ClientError" alone would hide an AccessDenied the operator must fix.
+        log.error("PutEvents failed", extra={"error": error_code(exc) or type(exc).__name__})
         return entries, {}
     answers = response.get("Entries", [])
     if not response.get("FailedEntryCount") and len(answers) == len(entries):
