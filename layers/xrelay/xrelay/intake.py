@@ -109,7 +109,7 @@ class Intake:
             self.log.info(f"delivery signed with the {signed.secret} (rotation in progress)")
 
         try:
-            doc, problem = _parse_object(body)
+            doc, problem = parse_delivery(body)
         except NestedTooDeep as exc:  # signed, so kept: acknowledged, quarantined, alarmed
             return self.set_aside(body, str(exc))
         if problem:
@@ -329,11 +329,7 @@ class Intake:
 
 
 def parse_delivery(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """A verified body as a JSON object, or why not (``xrelay events reprocess``); raises NestedTooDeep."""
-    return _parse_object(body)
-
-
-def _parse_object(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A verified body as a JSON object, or why not (intake, ``xrelay events reprocess``); raises NestedTooDeep."""
     if not body.strip():
         return None, "empty body: expected a JSON object"
     try:
