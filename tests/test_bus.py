@@ -143,6 +143,18 @@ def test_an_entry_that_keeps_failing_fails_its_stream_record_and_every_later_one
     assert result.failed_sequences == failed and result.published == 3 - len(failed)
 
 
+def test_a_failed_putevents_call_logs_its_error_code_not_just_clienterror(caplog):
+    from botocore.exceptions import ClientError
+
+    class DeniedBus:
+        def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutEvents")
+
+    with caplog.at_level(logging.ERROR, logger="test_bus"):
+        result = bus.put_records(three(), ["s1", "s2", "s3"], DeniedBus(), "b", TABLE, log, sleep=lambda s: None)
+    assert result.failed_sequences == ["s1", "s2", "s3"]
+    assert {r.error for r in caplog.records if r.getMessage() == "PutEvents failed"} == {"AccessDeniedException"}
+
 @pytest.mark.parametrize("noted", [True, False], ids=["set-aside", "no-failure-queue"])
 def test_an_entry_refused_for_good_is_not_retried_but_set_aside_and_the_rest_flow(noted):
     flaky = FlakyBus({"like.create"}, times=1000, code="MalformedDetail")

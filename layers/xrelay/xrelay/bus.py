@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .aws import error_code
 from .bounds import packed
 from .models import EventRecord
 
@@ -40,7 +41,8 @@ BACKOFF_S = 0.2  # before the 2nd attempt; doubled after
 # Per-entry error codes AWS documents as non-retryable and owed to the entry itself.
 REFUSALS = frozenset({"InvalidArgument", "MalformedDetail"})
 
-# (stream sequence, event key, reason) -> whether the record is now durably set aside.
+# (stream sequence or id, event key, reason) -> whether the record is now durably set aside
+# (publisher.FailureQueue is one; the queue and the bus share it).
 SetAsideSink = Callable[[str, str, str], bool]
 
 
@@ -158,7 +160,8 @@ def _put(entries: list[BusEntry], events: Any, log: Any) -> tuple[list[BusEntry]
     try:
         response = events.put_events(Entries=[e.entry for e in entries])
     except Exception as exc:
-        log.error("PutEvents failed", extra={"error": type(exc).__name__})
+        # The code, as for SQS: "ClientError" alone would hide an AccessDenied the operator must fix.
+        log.error("PutEvents failed", extra={"error": error_code(exc) or type(exc).__name__})
         return entries, {}
     answers = response.get("Entries", [])
     if not response.get("FailedEntryCount") and len(answers) == len(entries):

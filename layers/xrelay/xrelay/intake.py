@@ -109,7 +109,7 @@ class Intake:
             self.log.info(f"delivery signed with the {signed.secret} (rotation in progress)")
 
         try:
-            doc, problem = _parse_object(body)
+            doc, problem = parse_delivery(body)
         except NestedTooDeep as exc:  # signed, so kept: acknowledged, quarantined, alarmed
             return self.set_aside(body, str(exc))
         if problem:
@@ -170,10 +170,7 @@ class Intake:
                 self.log.error("delivery quarantined: kept raw for `xrelay events reprocess`",
                                extra=loggable_fields({"errors": errors, "events_stored": written.new}))
         except StoreUnavailable as exc:
-            count(self.metrics, M.STORE_FAILURES)
-            self.log.error("store unavailable; answering 503 so that X retries",
-                           extra=loggable_fields({"reason": str(exc)}))
-            return Response(503, {"error": "temporarily unavailable, retry"})
+            return self._store_unavailable(exc)
 
         received_by_type = Counter((r.source.value, r.event_type) for r in records)
         for (source, event_type), n in received_by_type.items():  # in the invocation's one EMF document
@@ -288,13 +285,18 @@ class Intake:
         try:
             self.state.quarantine(delivery, body, reason, self.clock())
         except StoreUnavailable as exc:
-            count(self.metrics, M.STORE_FAILURES)
-            self.log.error("store unavailable; answering 503 so that X retries", extra={"reason": str(exc)[:500]})
-            return Response(503, {"error": "temporarily unavailable, retry"})
+            return self._store_unavailable(exc)
         count(self.metrics, M.DELIVERIES_QUARANTINED)
         self.log.error("delivery quarantined: kept raw for `xrelay events reprocess`", extra={"reason": reason})
         return Response(200, {"status": "accepted", "events": 0, "new": 0, "duplicates": 0, "quarantined": True,
                               **error_summary([reason])})
+
+    def _store_unavailable(self, exc: StoreUnavailable) -> Response:
+        """The one 503 after the signature: DynamoDB failed, X's retry can succeed."""
+        count(self.metrics, M.STORE_FAILURES)
+        self.log.error("store unavailable; answering 503 so that X retries",
+                       extra=loggable_fields({"reason": str(exc)}))
+        return Response(503, {"error": "temporarily unavailable, retry"})
 
     def _record_replay_job_status(self, control: ControlMessage) -> None:
         """X finished a replay job: mark it in the outage ledger (the same state table).
@@ -329,11 +331,7 @@ class Intake:
 
 
 def parse_delivery(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """A verified body as a JSON object, or why not (``xrelay events reprocess``); raises NestedTooDeep."""
-    return _parse_object(body)
-
-
-def _parse_object(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A verified body as a JSON object, or why not (intake, ``xrelay events reprocess``); raises NestedTooDeep."""
     if not body.strip():
         return None, "empty body: expected a JSON object"
     try:

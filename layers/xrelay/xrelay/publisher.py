@@ -35,14 +35,14 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .aws import error_code
 from .bounds import loggable_fields, packed, safe_text
-from .bus import BusMode, BusTarget, put_records
+from .bus import BusMode, BusTarget, SetAsideSink, put_records
 from .compliance import Compliance, Tombstone
 from .models import EventRecord, Source
 from .store import StoreRefused, StoreUnavailable, iso
@@ -54,9 +54,6 @@ SQS_MAX_ENTRIES = 10  # per SendMessageBatch call
 SQS_REFUSALS = frozenset({"InvalidMessageContents", "BatchRequestTooLong", "InvalidParameterValue",
                           "InvalidAttributeName", "InvalidAttributeValue", "MessageTooLong"})
 SET_ASIDE_KIND = "xrelay.publish.set_aside"
-
-# (stream sequence or id, event key, reason) -> whether the record is now durably set aside.
-SetAsideSink = Callable[[str, str, str], bool]
 
 
 def _sqs_refusal(exc: BaseException) -> bool:
