@@ -29,6 +29,19 @@ def test_an_answer_the_spec_does_not_declare_is_caught_as_it_is_given():
     assert "'meta' was unexpected" in str(violation) and SPEC_VIOLATIONS == []
 
 
+def test_an_answer_given_outside_the_route_table_is_held_to_the_spec_too(monkeypatch):
+    import fakex
+    # GET /2/users/me is answered by the login block before the route table: the spec still applies.
+    monkeypatch.setattr(fakex, "_json", lambda status, body: _json(status, {**body, "meta": {}}))
+    fake = FakeX()
+    user = fake.register_oauth2_user("2244994945")
+    with fake.client() as x:
+        assert x.me(user) == "2244994945"
+    (violation,) = fake.take_spec_violations()
+    assert (violation.side, violation.method, violation.path) == ("response", "GET", "/2/users/me")
+    assert "'meta' was unexpected" in str(violation)
+
+
 def test_a_request_the_spec_does_not_allow_is_caught_as_it_is_sent():
     fake = FakeX()
     with fake.client() as x, pytest.raises(XApiError) as refused:
