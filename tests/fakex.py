@@ -76,6 +76,7 @@ TOKEN_PATH = "/2/oauth2/token"
 TOKEN_ENDPOINT = "POST /2/oauth2/token"
 OAUTH2_TOKEN_SECONDS = 7200  # X: an OAuth 2.0 user access token lasts two hours
 OAUTH2_SCOPE = "tweet.read users.read offline.access"  # offline.access: X issues a refresh token
+USERS_ME_SCOPES = frozenset({"tweet.read", "users.read"})  # what GET /2/users/me's security asks of an OAuth 2.0 token
 
 # How a replay job ends, and the description X sends with it (D-AAQ "Replay").
 REPLAY_JOB_STATES = {
@@ -161,6 +162,7 @@ class FakeUser:
     credentials: UserCredentials
     revoked: bool = False
     expires_at: float | None = None  # OAuth 2.0: in ``clock`` seconds; OAuth 1.0a tokens do not expire
+    scope: frozenset[str] = frozenset()  # OAuth 2.0: the scopes the token was issued with
 
 
 @dataclass
@@ -414,7 +416,7 @@ class FakeX:
     def _issue_oauth2(self, user_id: str, expires_in: int, scope: str) -> tuple[UserCredentials, str | None]:
         """A new access token, and a refresh token with ``offline.access``."""
         credentials = UserCredentials.oauth2(secrets.token_urlsafe(32), user_id=user_id)
-        user = FakeUser(user_id, credentials, expires_at=self.clock() + expires_in)
+        user = FakeUser(user_id, credentials, expires_at=self.clock() + expires_in, scope=frozenset(scope.split()))
         self.users[credentials.access_token] = user
         if "offline.access" not in scope.split():
             return credentials, None
@@ -703,6 +705,11 @@ class FakeX:
 
     def _users_me(self, request: httpx.Request, principal: Principal) -> httpx.Response:
         user_id = principal.user_id
+        if principal.kind == OAUTH2:  # the spec's security: OAuth2UserToken with tweet.read and users.read
+            token = request.headers["authorization"][len("Bearer "):]
+            missing = sorted(USERS_ME_SCOPES - self.users[token].scope)
+            if missing:
+                return _error(403, "Forbidden", f"The token lacks the scopes [{', '.join(missing)}].")
         return _json(200, {"data": {"id": user_id, "name": f"User {user_id}", "username": f"u{user_id}"}})
 
     # --- webhooks ---------------------------------------------------------------------------------

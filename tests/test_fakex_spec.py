@@ -53,6 +53,15 @@ def test_users_me_takes_either_user_context_the_spec_allows_and_not_the_app_s_to
     assert fake.spec_violations == []
 
 
+def test_users_me_refuses_an_oauth2_token_without_the_scopes_the_spec_names():
+    fake = FakeX()
+    credentials, _ = fake._issue_oauth2("44", 7200, "dm.read offline.access")
+    with fake.client() as x, pytest.raises(XApiError) as refused:
+        x.me(credentials)
+    assert refused.value.status == 403 and "tweet.read, users.read" in str(refused.value)
+    assert fake.spec_violations == []
+
+
 def test_a_request_the_spec_does_not_allow_is_caught_as_it_is_sent():
     fake = FakeX()
     with fake.client() as x, pytest.raises(XApiError) as refused:
