@@ -67,7 +67,7 @@ from oauthlib.oauth1.rfc5849 import utils as oauth1_utils
 
 from xrelay.event_types import XAA_ALIASES, XAA_EVENT_TYPES, canonical_xaa_type
 from xrelay.xapi import AppCredentials, UserCredentials, XApiClient
-from xspec import request_errors, response_errors
+from xspec import declares, request_errors, response_errors
 
 BASE_URL = "https://api.x.com"
 RATE_LIMIT_WINDOW_SECONDS = 15 * 60
@@ -76,6 +76,7 @@ TOKEN_PATH = "/2/oauth2/token"
 TOKEN_ENDPOINT = "POST /2/oauth2/token"
 OAUTH2_TOKEN_SECONDS = 7200  # X: an OAuth 2.0 user access token lasts two hours
 OAUTH2_SCOPE = "tweet.read users.read offline.access"  # offline.access: X issues a refresh token
+USERS_ME_SCOPES = frozenset({"tweet.read", "users.read"})  # what GET /2/users/me's security asks of an OAuth 2.0 token
 
 # How a replay job ends, and the description X sends with it (D-AAQ "Replay").
 REPLAY_JOB_STATES = {
@@ -161,6 +162,7 @@ class FakeUser:
     credentials: UserCredentials
     revoked: bool = False
     expires_at: float | None = None  # OAuth 2.0: in ``clock`` seconds; OAuth 1.0a tokens do not expire
+    scope: frozenset[str] = frozenset()  # OAuth 2.0: the scopes the token was issued with
 
 
 @dataclass
@@ -414,7 +416,7 @@ class FakeX:
     def _issue_oauth2(self, user_id: str, expires_in: int, scope: str) -> tuple[UserCredentials, str | None]:
         """A new access token, and a refresh token with ``offline.access``."""
         credentials = UserCredentials.oauth2(secrets.token_urlsafe(32), user_id=user_id)
-        user = FakeUser(user_id, credentials, expires_at=self.clock() + expires_in)
+        user = FakeUser(user_id, credentials, expires_at=self.clock() + expires_in, scope=frozenset(scope.split()))
         self.users[credentials.access_token] = user
         if "offline.access" not in scope.split():
             return credentials, None
@@ -446,8 +448,8 @@ class FakeX:
         found = []
         if request.headers.get("user-agent", "").startswith("xrelay"):  # the client's own requests
             found.append(("request", request_errors(request)))
-        declared = self._route(request.method, request.url.path)[0] is not None
-        if declared and "prose_variant" not in response.extensions:
+        # Asked of the spec, not of the route table: an answer given outside it is held to the spec too.
+        if declares(request.method, request.url.path) and "prose_variant" not in response.extensions:
             found.append(("response", response_errors(request, response)))
         for side, errors in found:
             if errors:
@@ -684,6 +686,8 @@ class FakeX:
              self._xaa_update, app, set()),
             ("DELETE", f"/2/activity/subscriptions/{sid}", "DELETE /2/activity/subscriptions/:subscription_id",
              self._xaa_delete, app, set()),
+            # The spec: OAuth 2.0 (tweet.read, users.read) or OAuth 1.0a user context.
+            ("GET", "/2/users/me", "GET /2/users/me", self._users_me, user, {"user.fields", "expansions", "tweet.fields"}),
         ]
         return [
             _Route(method, re.compile(f"^{pattern}$"), key, handler, frozenset(auth), frozenset(query))
@@ -696,6 +700,17 @@ class FakeX:
             if match and route.method == method:
                 return route, match
         return None, None
+
+    # --- users ------------------------------------------------------------------------------------
+
+    def _users_me(self, request: httpx.Request, principal: Principal) -> httpx.Response:
+        user_id = principal.user_id
+        if principal.kind == OAUTH2:  # the spec's security: OAuth2UserToken with tweet.read and users.read
+            token = request.headers["authorization"][len("Bearer "):]
+            missing = sorted(USERS_ME_SCOPES - self.users[token].scope)
+            if missing:
+                return _error(403, "Forbidden", f"The token lacks the scopes [{', '.join(missing)}].")
+        return _json(200, {"data": {"id": user_id, "name": f"User {user_id}", "username": f"u{user_id}"}})
 
     # --- webhooks ---------------------------------------------------------------------------------
 
@@ -1110,7 +1125,7 @@ def _aaa_error(status: int, name: str, text: str) -> httpx.Response:
     return _error(status, name, text, field_shape={"errors": [{"message": f"{name}: {text}"}]})
 
 
-# ==== BEGIN users login (issue 15): OAuth 2.0 authorization code + PKCE, and GET /2/users/me ========
+# ==== BEGIN users login (issue 15): OAuth 2.0 authorization code + PKCE, and OAuth 1.0a three-legged ==
 # Kept in one block on purpose (other work reshapes the error bodies above): these handlers run
 # before FakeX._handle's own routing and leave everything else to it.
 #
@@ -1123,7 +1138,7 @@ def _aaa_error(status: int, name: str, text: str) -> httpx.Response:
 # * ``POST /2/oauth2/token`` with grant_type=authorization_code: the code once, within 30 seconds,
 #   with the same redirect_uri and the verifier whose S256 is the challenge; client auth as for
 #   refreshes. Tokens as register_oauth2_user issues them, with the scopes consented to.
-# * ``GET /2/users/me`` with a user's OAuth 2.0 token (users.read and tweet.read): data.id.
+# (``GET /2/users/me``, which says whose token it is, is an ordinary route of FakeX: user context.)
 # * OAuth 1.0a three-legged: ``POST /oauth/request_token`` (signed with the consumer secret alone,
 #   oauth_callback in the header), ``GET /oauth/authorize?oauth_token=`` (the same signed-in person
 #   and consent; back to the callback with oauth_token and oauth_verifier, or ``denied``),
@@ -1131,7 +1146,6 @@ def _aaa_error(status: int, name: str, text: str) -> httpx.Response:
 #   user token pair as register_oauth1_user issues it, form-encoded with user_id and screen_name.
 
 AUTHORIZE_PATH = "/i/oauth2/authorize"
-USERS_ME_PATH = "/2/users/me"
 AUTHORIZATION_CODE_SECONDS = 30
 X_OAUTH2_SCOPES = frozenset({
     "tweet.read", "tweet.write", "tweet.moderate.write", "users.email", "users.read", "follows.read",
@@ -1223,15 +1237,6 @@ def _code_grant(fake: FakeX, request: httpx.Request, logged: ReceivedRequest) ->
     return httpx.Response(200, json=body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _users_me(fake: FakeX, request: httpx.Request, logged: ReceivedRequest) -> httpx.Response:
-    header = request.headers.get("authorization", "")
-    user = fake.users.get(header[len("Bearer "):]) if header.startswith("Bearer ") else None
-    if user is None or user.credentials.kind != OAUTH2 or user.revoked or fake._expired(user):
-        return _unauthorized()
-    logged.endpoint, logged.auth, logged.user_id = "GET /2/users/me", OAUTH2, user.user_id
-    return _json(200, {"data": {"id": user.user_id, "name": f"User {user.user_id}", "username": f"u{user.user_id}"}})
-
-
 OAUTH1_REQUEST_TOKEN_PATH, OAUTH1_AUTHORIZE_PATH, OAUTH1_ACCESS_TOKEN_PATH = (
     "/oauth/request_token", "/oauth/authorize", "/oauth/access_token")
 
@@ -1318,8 +1323,6 @@ def _handle_with_login(fake: FakeX, request: httpx.Request, logged: ReceivedRequ
     path = request.url.path
     if request.method == "GET" and path == AUTHORIZE_PATH:
         return _authorize(fake, request)
-    if request.method == "GET" and path == USERS_ME_PATH:
-        return _users_me(fake, request, logged)
     if request.method == "POST" and path == TOKEN_PATH and b"grant_type=authorization_code" in request.content:
         return _code_grant(fake, request, logged)
     oauth1 = {("POST", OAUTH1_REQUEST_TOKEN_PATH): _oauth1_request_token, ("GET", OAUTH1_AUTHORIZE_PATH): _oauth1_authorize,

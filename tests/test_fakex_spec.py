@@ -29,6 +29,39 @@ def test_an_answer_the_spec_does_not_declare_is_caught_as_it_is_given():
     assert "'meta' was unexpected" in str(violation) and SPEC_VIOLATIONS == []
 
 
+def test_the_users_me_answer_is_held_to_the_spec_too(monkeypatch):
+    import fakex
+    # GET /2/users/me came with the login work; its answer is checked like every other operation's.
+    monkeypatch.setattr(fakex, "_json", lambda status, body: _json(status, {**body, "meta": {}}))
+    fake = FakeX()
+    user = fake.register_oauth2_user("2244994945")
+    with fake.client() as x:
+        assert x.me(user) == "2244994945"
+    (violation,) = fake.take_spec_violations()
+    assert (violation.side, violation.method, violation.path) == ("response", "GET", "/2/users/me")
+    assert "'meta' was unexpected" in str(violation)
+
+
+def test_users_me_takes_either_user_context_the_spec_allows_and_not_the_app_s_token():
+    fake = FakeX()
+    with fake.client() as x:
+        assert x.me(fake.register_oauth1_user("42")) == "42"  # the spec's UserToken (OAuth 1.0a)
+        assert x.me(fake.register_oauth2_user("43")) == "43"  # OAuth2UserToken
+        with pytest.raises(XApiError) as refused:
+            x._call(Endpoint.USERS_ME)  # the app's bearer token: no user to be
+    assert refused.value.status == 403 and refused.value.code == "UnsupportedAuthentication"
+    assert fake.spec_violations == []
+
+
+def test_users_me_refuses_an_oauth2_token_without_the_scopes_the_spec_names():
+    fake = FakeX()
+    credentials, _ = fake._issue_oauth2("44", 7200, "dm.read offline.access")
+    with fake.client() as x, pytest.raises(XApiError) as refused:
+        x.me(credentials)
+    assert refused.value.status == 403 and "tweet.read, users.read" in str(refused.value)
+    assert fake.spec_violations == []
+
+
 def test_a_request_the_spec_does_not_allow_is_caught_as_it_is_sent():
     fake = FakeX()
     with fake.client() as x, pytest.raises(XApiError) as refused:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import warnings
 from functools import cache
 from pathlib import Path
@@ -110,6 +111,18 @@ class _Response:
     @property
     def data(self) -> bytes | None:
         return self._response.content or None
+
+
+@cache
+def _operations() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    paths = load_spec()["paths"]
+    return tuple((method.upper(), re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(path)) + "$"))
+                 for path, item in paths.items() for method in item)
+
+
+def declares(method: str, path: str) -> bool:
+    """Whether the spec has an operation for ``method`` ``path`` (whatever the fake routes it through)."""
+    return any(method.upper() == op_method and pattern.match(path) for op_method, pattern in _operations())
 
 
 def request_errors(request: httpx.Request) -> list[str]:

@@ -83,8 +83,7 @@ class SigningSecrets:
         """
         if choice not in CRC_SECRET_CHOICES:
             raise SecretUnavailable(f"CRC_SIGNING_SECRET={choice!r} is not one of {', '.join(CRC_SECRET_CHOICES)}")
-        if choice == CRC_AUTO:
-            choice = CRC_CLIENT_SECRET if self.client else CRC_CONSUMER_SECRET
+        choice = crc_answering_field(choice, bool(self.client))
         value = self.client if choice == CRC_CLIENT_SECRET else self.consumer
         if not value:
             raise SecretUnavailable(f"the CRC is set to answer with {choice} (CrcSigningSecret), but the X app "
@@ -113,11 +112,18 @@ class SigningSecrets:
         return secrets
 
 
+def crc_answering_field(choice: str, has_client_secret: bool) -> str:
+    """The app secret's field that answers the CRC for ``choice``: ``auto`` is the client secret when there is one."""
+    if choice != CRC_AUTO:
+        return choice
+    return CRC_CLIENT_SECRET if has_client_secret else CRC_CONSUMER_SECRET
+
+
 def crc_secret_advice(choice: str, has_client_secret: bool) -> str:
     """What to tell the operator when X's CRC failed: which secret answered it, and how to switch."""
     if choice not in CRC_SECRET_CHOICES:
         return f"CrcSigningSecret={choice!r} is not one of {', '.join(CRC_SECRET_CHOICES)}"
-    used = choice if choice != CRC_AUTO else CRC_CLIENT_SECRET if has_client_secret else CRC_CONSUMER_SECRET
+    used = crc_answering_field(choice, has_client_secret)
     how = f"CrcSigningSecret={choice}" + ("" if choice != CRC_AUTO else
                                           ": the app secret holds a client_secret" if has_client_secret else
                                           ": the app secret holds no client_secret")
