@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_errors import CliError, explain
+from .cli_errors import CliError, at_least_one, explain, tcp_port
 from .stack import default_stack_name, project_root
 from .target import LOCAL_AWS
 
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("local", help="run the whole stack locally (moto in server mode, no Docker)")
-    p.add_argument("--port", type=int, default=3000, help="HTTP port of the webhook API (default 3000)")
-    p.add_argument("--aws-port", type=int, default=5000, help="port of the emulated AWS (default 5000)")
+    p.add_argument("--port", type=tcp_port, default=3000, help="HTTP port of the webhook API (default 3000)")
+    p.add_argument("--aws-port", type=tcp_port, default=5000, help="port of the emulated AWS (default 5000)")
     p.add_argument("--host", default="127.0.0.1", help="address both servers listen on (default 127.0.0.1)")
     p.add_argument("--no-schedules", action="store_true",
                    help="do not run the scheduled functions (reconcile, replay) on their rate")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(func=cmd_events_get)
     e = esub.add_parser("list", help="a subscribed user's events, oldest first")
     e.add_argument("--user", required=True, help="the subscribed user's id")
-    e.add_argument("--limit", type=int, default=50, help="at most this many events (default 50)")
+    e.add_argument("--limit", type=at_least_one, default=50, help="at most this many events (default 50)")
     e.set_defaults(func=cmd_events_list)
     e = esub.add_parser("quarantine", help="list deliveries kept raw because they did not normalise")
     e.add_argument("--all", action="store_true", help="include reprocessed ones")
@@ -628,7 +628,7 @@ def _add_ops_parsers(sub: Any, esub: Any) -> None:
     p = sub.add_parser("dlq", help="the events dead-letter queue")
     dsub = p.add_subparsers(dest="dlq_command", required=True)
     d = dsub.add_parser("redrive", help="move the events DLQ's messages back to the events queue")
-    d.add_argument("--max", type=int, dest="max_messages", metavar="N",
+    d.add_argument("--max", type=at_least_one, dest="max_messages", metavar="N",
                    help="move at most N (copies them: a move task cannot be bounded)")
     d.add_argument("--copy", action="store_true",
                    help="receive, send and delete instead of SQS's StartMessageMoveTask")
@@ -669,9 +669,6 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 
     _aws_env()
     stack = Stack(args.stack_name)
-    if args.max_messages is not None and args.max_messages < 1:
-        print("xrelay: --max must be at least 1", file=sys.stderr)
-        return 2
     try:
         result = redrive(client("sqs"), stack.queue_url("EventsDLQ"), stack.queue_url("EventsQueue"),
                          max_messages=args.max_messages, copy=args.copy, wait=args.wait,

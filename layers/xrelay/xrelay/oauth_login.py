@@ -279,7 +279,9 @@ def add_login_parser(usub: Any) -> None:
     u = usub.add_parser("login", help="authorise a user in a browser: OAuth 2.0 authorization code + PKCE, "
                                       "scopes from the desired state, tokens stored as `users authorize` does")
     u.add_argument("user_id", nargs="?", help="the user who must log in (default: whoever does, if declared)")
-    u.add_argument("--port", type=int, default=DEFAULT_PORT,
+    from .cli_errors import tcp_port
+
+    u.add_argument("--port", type=tcp_port, default=DEFAULT_PORT,
                    help=f"local callback port (default {DEFAULT_PORT}); register http://127.0.0.1:PORT/callback "
                         "as a callback URI of the app at X")
     u.add_argument("--no-browser", action="store_true", help="print the URL only; open it yourself")
