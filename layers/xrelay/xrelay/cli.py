@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(func=cmd_events_reprocess)
     e = esub.add_parser("discard", help="give up on a quarantined delivery (kept on record as discarded: who, why)")
     e.add_argument("delivery", help="its id, or a prefix of it as `events quarantine` shows")
-    e.add_argument("--reason", required=True, help="why it is given up (kept with it, shown by `quarantine --all`)")
-    e.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    _add_reason_and_by(e, "why it is given up (kept with it, shown by `quarantine --all`)")
     e.set_defaults(func=cmd_events_discard)
 
     e = esub.add_parser("republish", help="put stored events back on the queue (after the publisher gave up)")
@@ -461,8 +460,23 @@ def cmd_events_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_events_discard(args: argparse.Namespace) -> int:
+def _add_reason_and_by(parser: Any, reason_help: str) -> None:
+    """The two discard commands keep who gave something up, and why."""
+    parser.add_argument("--reason", required=True, help=reason_help)
+    parser.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+
+
+def _who(by: str | None) -> str:
+    """``--by``, else this machine's user name; a container user without one gets a usage line, not a KeyError."""
     import getpass
+
+    try:
+        return by or getpass.getuser()
+    except (KeyError, OSError):
+        raise CliError("no user name on this machine to keep as who discarded it: give --by NAME") from None
+
+
+def cmd_events_discard(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     _, state = _stores(args.stack_name)
@@ -471,7 +485,7 @@ def cmd_events_discard(args: argparse.Namespace) -> int:
         what = "no pending quarantined delivery" if not pending else f"{len(pending)} pending deliveries"
         raise CliError(f"{what} starts with {args.delivery!r}: `xrelay events quarantine` lists them"
                        + (" (give more of the id)" if pending else ""))
-    by = args.by or getpass.getuser()
+    by = _who(args.by)
     if not state.discard_quarantined(pending[0], by, args.reason, datetime.now(UTC)):
         raise CliError(f"delivery {pending[0][:16]} is no longer pending (reprocessed or discarded meanwhile)", 1)
     print(f"discarded {pending[0][:16]} (by {by}: {args.reason}); kept on record: `xrelay events quarantine --all`")
@@ -566,8 +580,7 @@ def _add_set_aside_parsers(esub: Any) -> None:
     s.set_defaults(func=cmd_set_aside_list)
     s = ssub.add_parser("discard", help="give a note up: deleted from the queue, kept on record (who, why)")
     s.add_argument("note", help="its id, or a prefix of it as `set-aside list` shows")
-    s.add_argument("--reason", required=True, help="what was done about the record (kept with it)")
-    s.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    _add_reason_and_by(s, "what was done about the record (kept with it)")
     s.set_defaults(func=cmd_set_aside_discard)
 
 
@@ -593,7 +606,6 @@ def cmd_set_aside_list(args: argparse.Namespace) -> int:
 
 
 def cmd_set_aside_discard(args: argparse.Namespace) -> int:
-    import getpass
     from datetime import UTC, datetime
 
     from .aws import client
@@ -601,7 +613,7 @@ def cmd_set_aside_discard(args: argparse.Namespace) -> int:
     from .stack import Stack
 
     _, state = _stores(args.stack_name)
-    by = args.by or getpass.getuser()
+    by = _who(args.by)
     try:
         note = discard(client("sqs"), Stack(args.stack_name).queue_url("PublishFailuresQueue"), state.ddb,
                        state.table, args.note, by=by, why=args.reason, at=datetime.now(UTC))
