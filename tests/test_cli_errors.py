@@ -80,6 +80,8 @@ def test_a_missing_file_is_one_line_and_exit_2(argv, capsys):
     ["users", "login", "--port", "http"],
     ["events", "list", "--user", "12", "--limit", "0"],
     ["dlq", "redrive", "--max", "-2"],
+    ["events", "tail", "--interval", "-1"],
+    ["users", "login", "--timeout", "nan"],
 ])
 def test_a_number_out_of_range_is_a_usage_line_before_anything_starts(argv, capsys):
     with pytest.raises(SystemExit) as exited:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_errors import CliError, at_least_one, explain, tcp_port
+from .cli_errors import CliError, at_least_one, explain, seconds, tcp_port
 from .stack import default_stack_name, project_root
 from .target import LOCAL_AWS
 
@@ -634,7 +634,7 @@ def _add_ops_parsers(sub: Any, esub: Any) -> None:
     e.add_argument("--since", default="5m",
                    help="ISO 8601 UTC or a duration back from now, e.g. 10m, 2h (default 5m)")
     e.add_argument("--once", action="store_true", help="print what is there and exit")
-    e.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    e.add_argument("--interval", type=seconds, default=2.0, help="seconds between polls (default 2)")
     e.add_argument("--json", action="store_true", help="one event record per line (the queue's JSON)")
     e.set_defaults(func=cmd_events_tail)
     p = sub.add_parser("dlq", help="the events dead-letter queue")

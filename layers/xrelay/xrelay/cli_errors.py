@@ -44,6 +44,20 @@ def at_least_one(text: str) -> int:
     return _whole(text, 1, None, "must be a whole number of at least 1")
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, more than 0 (time.sleep(-1) is a ValueError traceback)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0: {text!r}")
+    return value
+
+
 def _whole(text: str, low: int, high: int | None, problem: str) -> int:
     import argparse
 
