@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -209,3 +213,34 @@ def child_env(**extra: str) -> dict[str, str]:
     env.pop("X_CONSUMER_SECRET", None)
     env.update(PYTHONUNBUFFERED="1", **extra)
     return env
+
+
+@contextmanager
+def until_stopped(proc: subprocess.Popen, url: str, log, deadline_s: float) -> Iterator[None]:
+    """An `xrelay local` subprocess, once ``url`` answers a CRC, until the block ends (SIGTERM, then kill).
+
+    Fails the test with ``log``'s text if the process exits or does not answer within ``deadline_s``.
+    """
+    import pytest
+
+    try:
+        deadline = time.monotonic() + deadline_s
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"xrelay local exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(url, params={"crc_token": "ready"}, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"xrelay local did not answer within {deadline_s} s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

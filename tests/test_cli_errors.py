@@ -74,6 +74,23 @@ def test_a_missing_file_is_one_line_and_exit_2(argv, capsys):
     assert "no/such/" in one_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("argv", [
+    ["local", "--port", "70000"],
+    ["local", "--aws-port", "-1"],
+    ["users", "login", "--port", "http"],
+    ["events", "list", "--user", "12", "--limit", "0"],
+    ["dlq", "redrive", "--max", "-2"],
+    ["events", "tail", "--interval", "-1"],
+    ["users", "login", "--timeout", "nan"],
+])
+def test_a_number_out_of_range_is_a_usage_line_before_anything_starts(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == USAGE
+    err = capsys.readouterr().err
+    assert f"argument {argv[-2]}:" in err and "Traceback" not in err
+
+
 def test_invoke_of_an_unknown_function_lists_the_valid_names_before_touching_aws(no_stack_running, capsys):
     assert main(["invoke", "ReconcileFunctoin"]) == USAGE
     line = one_line(capsys.readouterr().err)

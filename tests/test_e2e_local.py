@@ -7,7 +7,6 @@ events, so it can assert the exact queue contents; the refusal tests check the e
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from conftest import FIXTURES, ROOT, fixture_bytes
-from helpers import child_env, free_ports
+from helpers import child_env, free_ports, until_stopped
 from xrelay.signature import OAUTH2_HEADER, SIGNATURE_HEADER, sign
 
 pytestmark = pytest.mark.e2e
@@ -77,27 +76,8 @@ def running_local(log_dir: Path, **env: str) -> Iterator[Local]:
              "--port", str(port), "--aws-port", str(aws_port), "--state-dir", str(log_dir)],
             cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET, **env), stdout=out, stderr=subprocess.STDOUT)
     running = Local(f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}", log)
-    try:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"xrelay local exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(running.url, params={"crc_token": "ready"}, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"xrelay local did not answer within {START_DEADLINE_S} s:\n{log.read_text()}")
-            time.sleep(0.1)
+    with until_stopped(proc, running.url, log, START_DEADLINE_S):
         yield running
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

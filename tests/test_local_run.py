@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import ROOT
-from helpers import child_env, free_ports
+from helpers import child_env, free_ports, until_stopped
 from xrelay.console import Console, _Router, describe
 from xrelay.local import DEV_CONSUMER_SECRET, api_event
 from xrelay.signature import SIGNATURE_HEADER, sign
@@ -42,25 +41,8 @@ def running(state_dir: Path, *extra: str):
         proc = subprocess.Popen(xrelay_local(state_dir, port, aws_port, *extra), cwd=ROOT, env=child_env(),
                                 stdout=out, stderr=subprocess.STDOUT)
     url, aws = f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}"
-    try:
-        deadline = time.monotonic() + 25
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(url, params={"crc_token": "ready"}, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with until_stopped(proc, url, log, 25):
         yield url, aws, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def aws_client(aws: str, service: str):

@@ -105,3 +105,15 @@ def test_discard_needs_exactly_one_matching_note(healthy, capsys, notes):  # noq
     assert code == 2 and failure.startswith("xrelay: ")
     assert f"{'no' if not notes else notes} set-aside note(s) match" in failure
     assert depth(healthy) == (notes, 0)  # nothing deleted, nothing left hidden
+
+
+def test_discard_without_a_user_name_asks_for_by_instead_of_a_traceback(healthy, capsys, monkeypatch):  # noqa: F811
+    set_aside_one(healthy)
+
+    def no_name():
+        raise KeyError("getpwuid(): uid not found: 1234")  # a container user with no passwd entry
+
+    monkeypatch.setattr("getpass.getuser", no_name)
+    code, _, err = run(capsys, "events", "set-aside", "discard", "", "--reason", "x")  # "": the one note
+    assert code == 2 and err.strip().splitlines()[-1].endswith("give --by NAME")
+    assert depth(healthy) == (1, 0)  # nothing discarded

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_errors import CliError, explain
+from .cli_errors import CliError, at_least_one, explain, seconds, tcp_port
 from .stack import default_stack_name, project_root
 from .target import LOCAL_AWS
 
@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("local", help="run the whole stack locally (moto in server mode, no Docker)")
-    p.add_argument("--port", type=int, default=3000, help="HTTP port of the webhook API (default 3000)")
-    p.add_argument("--aws-port", type=int, default=5000, help="port of the emulated AWS (default 5000)")
+    p.add_argument("--port", type=tcp_port, default=3000, help="HTTP port of the webhook API (default 3000)")
+    p.add_argument("--aws-port", type=tcp_port, default=5000, help="port of the emulated AWS (default 5000)")
     p.add_argument("--host", default="127.0.0.1", help="address both servers listen on (default 127.0.0.1)")
     p.add_argument("--no-schedules", action="store_true",
                    help="do not run the scheduled functions (reconcile, replay) on their rate")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(func=cmd_events_get)
     e = esub.add_parser("list", help="a subscribed user's events, oldest first")
     e.add_argument("--user", required=True, help="the subscribed user's id")
-    e.add_argument("--limit", type=int, default=50, help="at most this many events (default 50)")
+    e.add_argument("--limit", type=at_least_one, default=50, help="at most this many events (default 50)")
     e.set_defaults(func=cmd_events_list)
     e = esub.add_parser("quarantine", help="list deliveries kept raw because they did not normalise")
     e.add_argument("--all", action="store_true", help="include reprocessed ones")
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(func=cmd_events_reprocess)
     e = esub.add_parser("discard", help="give up on a quarantined delivery (kept on record as discarded: who, why)")
     e.add_argument("delivery", help="its id, or a prefix of it as `events quarantine` shows")
-    e.add_argument("--reason", required=True, help="why it is given up (kept with it, shown by `quarantine --all`)")
-    e.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    _add_reason_and_by(e, "why it is given up (kept with it, shown by `quarantine --all`)")
     e.set_defaults(func=cmd_events_discard)
 
     e = esub.add_parser("republish", help="put stored events back on the queue (after the publisher gave up)")
@@ -461,8 +460,23 @@ def cmd_events_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_events_discard(args: argparse.Namespace) -> int:
+def _add_reason_and_by(parser: Any, reason_help: str) -> None:
+    """The two discard commands keep who gave something up, and why."""
+    parser.add_argument("--reason", required=True, help=reason_help)
+    parser.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+
+
+def _who(by: str | None) -> str:
+    """``--by``, else this machine's user name; a container user without one gets a usage line, not a KeyError."""
     import getpass
+
+    try:
+        return by or getpass.getuser()
+    except (KeyError, OSError):
+        raise CliError("no user name on this machine to keep as who discarded it: give --by NAME") from None
+
+
+def cmd_events_discard(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     _, state = _stores(args.stack_name)
@@ -471,7 +485,7 @@ def cmd_events_discard(args: argparse.Namespace) -> int:
         what = "no pending quarantined delivery" if not pending else f"{len(pending)} pending deliveries"
         raise CliError(f"{what} starts with {args.delivery!r}: `xrelay events quarantine` lists them"
                        + (" (give more of the id)" if pending else ""))
-    by = args.by or getpass.getuser()
+    by = _who(args.by)
     if not state.discard_quarantined(pending[0], by, args.reason, datetime.now(UTC)):
         raise CliError(f"delivery {pending[0][:16]} is no longer pending (reprocessed or discarded meanwhile)", 1)
     print(f"discarded {pending[0][:16]} (by {by}: {args.reason}); kept on record: `xrelay events quarantine --all`")
@@ -566,8 +580,7 @@ def _add_set_aside_parsers(esub: Any) -> None:
     s.set_defaults(func=cmd_set_aside_list)
     s = ssub.add_parser("discard", help="give a note up: deleted from the queue, kept on record (who, why)")
     s.add_argument("note", help="its id, or a prefix of it as `set-aside list` shows")
-    s.add_argument("--reason", required=True, help="what was done about the record (kept with it)")
-    s.add_argument("--by", default=None, help="who discards it (default: your user name on this machine)")
+    _add_reason_and_by(s, "what was done about the record (kept with it)")
     s.set_defaults(func=cmd_set_aside_discard)
 
 
@@ -593,7 +606,6 @@ def cmd_set_aside_list(args: argparse.Namespace) -> int:
 
 
 def cmd_set_aside_discard(args: argparse.Namespace) -> int:
-    import getpass
     from datetime import UTC, datetime
 
     from .aws import client
@@ -601,7 +613,7 @@ def cmd_set_aside_discard(args: argparse.Namespace) -> int:
     from .stack import Stack
 
     _, state = _stores(args.stack_name)
-    by = args.by or getpass.getuser()
+    by = _who(args.by)
     try:
         note = discard(client("sqs"), Stack(args.stack_name).queue_url("PublishFailuresQueue"), state.ddb,
                        state.table, args.note, by=by, why=args.reason, at=datetime.now(UTC))
@@ -622,13 +634,13 @@ def _add_ops_parsers(sub: Any, esub: Any) -> None:
     e.add_argument("--since", default="5m",
                    help="ISO 8601 UTC or a duration back from now, e.g. 10m, 2h (default 5m)")
     e.add_argument("--once", action="store_true", help="print what is there and exit")
-    e.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    e.add_argument("--interval", type=seconds, default=2.0, help="seconds between polls (default 2)")
     e.add_argument("--json", action="store_true", help="one event record per line (the queue's JSON)")
     e.set_defaults(func=cmd_events_tail)
     p = sub.add_parser("dlq", help="the events dead-letter queue")
     dsub = p.add_subparsers(dest="dlq_command", required=True)
     d = dsub.add_parser("redrive", help="move the events DLQ's messages back to the events queue")
-    d.add_argument("--max", type=int, dest="max_messages", metavar="N",
+    d.add_argument("--max", type=at_least_one, dest="max_messages", metavar="N",
                    help="move at most N (copies them: a move task cannot be bounded)")
     d.add_argument("--copy", action="store_true",
                    help="receive, send and delete instead of SQS's StartMessageMoveTask")
@@ -669,9 +681,6 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
 
     _aws_env()
     stack = Stack(args.stack_name)
-    if args.max_messages is not None and args.max_messages < 1:
-        print("xrelay: --max must be at least 1", file=sys.stderr)
-        return 2
     try:
         result = redrive(client("sqs"), stack.queue_url("EventsDLQ"), stack.queue_url("EventsQueue"),
                          max_messages=args.max_messages, copy=args.copy, wait=args.wait,

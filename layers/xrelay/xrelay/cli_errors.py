@@ -34,6 +34,42 @@ class CliError(Exception):
         self.code = code
 
 
+def tcp_port(text: str) -> int:
+    """An argparse type: a TCP port (0: any free one), so a mistyped one is a usage line, not an OverflowError."""
+    return _whole(text, 0, 65535, "not a TCP port (0-65535)")
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a count that must be a whole number of at least 1."""
+    return _whole(text, 1, None, "must be a whole number of at least 1")
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, more than 0 (time.sleep(-1) is a ValueError traceback)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0: {text!r}")
+    return value
+
+
+def _whole(text: str, low: int, high: int | None, problem: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
+    return value
+
+
 def _chain(exc: BaseException):
     seen = set()
     while exc is not None and id(exc) not in seen:

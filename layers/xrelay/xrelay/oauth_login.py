@@ -279,13 +279,15 @@ def add_login_parser(usub: Any) -> None:
     u = usub.add_parser("login", help="authorise a user in a browser: OAuth 2.0 authorization code + PKCE, "
                                       "scopes from the desired state, tokens stored as `users authorize` does")
     u.add_argument("user_id", nargs="?", help="the user who must log in (default: whoever does, if declared)")
-    u.add_argument("--port", type=int, default=DEFAULT_PORT,
+    from .cli_errors import seconds, tcp_port
+
+    u.add_argument("--port", type=tcp_port, default=DEFAULT_PORT,
                    help=f"local callback port (default {DEFAULT_PORT}); register http://127.0.0.1:PORT/callback "
                         "as a callback URI of the app at X")
     u.add_argument("--no-browser", action="store_true", help="print the URL only; open it yourself")
     u.add_argument("--oauth1", action="store_true", help="OAuth 1.0a three-legged flow instead (no scopes: the "
                                                          "app's permissions at X decide)")
-    u.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for X's redirect (default 300)")
+    u.add_argument("--timeout", type=seconds, default=300.0, help="seconds to wait for X's redirect (default 300)")
     u.add_argument("--authorize-url", default=None, help=argparse.SUPPRESS)  # a test double of X's consent page
     u.set_defaults(func=cmd_users_login)
 
