@@ -23,7 +23,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from .credentials import CRC_AUTO, CRC_CLIENT_SECRET, SecretUnavailable, SigningSecrets, crc_secret_advice
+from .credentials import (
+    CRC_AUTO,
+    CRC_CLIENT_SECRET,
+    SecretUnavailable,
+    SigningSecrets,
+    crc_answering_field,
+    crc_secret_advice,
+)
 from .signature import LEGACY, LEGACY_HEADER, OAUTH2, OAUTH2_HEADER, SCHEME_HEADERS, SCHEME_SECRETS, sign
 from .signing_log import DOCTOR_PROBE
 
@@ -221,7 +228,7 @@ def signing_check(signing: SigningSecrets | None, crc_choice: str) -> Check:
     try:
         answered_by, _ = signing.crc_secret(crc_choice)
     except SecretUnavailable as exc:
-        field = crc_choice if crc_choice != CRC_AUTO else "consumer_secret"
+        field = crc_answering_field(crc_choice, bool(signing.client))
         return Check(name=name, status="fail", detail=f"{detail}; {exc}",  # the CRC answers 503: X would fail it
                      next_step=f"add {field} to the app secret, or deploy with CrcSigningSecret=auto")
     return Check(name=name, status="pass", detail=f"{detail}; the CRC answers with {answered_by} "
