@@ -157,3 +157,21 @@ def test_a_stack_with_the_function_url_counts_as_deployed_for_status(monkeypatch
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     assert is_deployed({"WebhookFunction": "xrelay-WebhookFunction-AbC", "StateTable": "xrelay-StateTable-1"})
     assert not is_deployed({"StateTable": "xrelay-StateTable-1"})  # xrelay local's stack: tables and queues only
+
+
+def test_the_function_url_function_follows_what_the_template_gives_the_crc_and_intake():
+    """WebhookFunction stands for CrcFunction + IntakeFunction: a change to theirs (environment, layers,
+    logging, memory, reserved concurrency) must reach it, or Endpoint=FunctionUrl silently drifts."""
+    from xrelay import template as tpl
+
+    resources = tpl.load(ROOT / "template.yaml")["Resources"]
+    crc, intake, webhook = (resources[name]["Properties"] for name in ("CrcFunction", "IntakeFunction", FUNCTION))
+    environment = {**crc["Environment"]["Variables"], **intake["Environment"]["Variables"]}
+    environment.pop("POWERTOOLS_SERVICE_NAME")  # each path names its own service (crc, intake)
+    assert webhook["Environment"]["Variables"] == environment
+    own = {"Description", "CodeUri", "Environment", "LoggingConfig", "Role", "Events", "FunctionUrlConfig"}
+    assert {key: webhook.get(key) for key in (set(intake) | set(webhook)) - own} == \
+        {key: intake.get(key) for key in (set(intake) | set(webhook)) - own}
+    assert {**webhook["LoggingConfig"], "LogGroup": None} == {**intake["LoggingConfig"], "LogGroup": None}
+    assert webhook["LoggingConfig"]["LogGroup"] == {"Ref": "WebhookLogGroup"}
+    assert webhook["FunctionUrlConfig"] == {"AuthType": "NONE"}  # X's signature is the authentication
