@@ -84,9 +84,9 @@ mutate: install
 	$(BIN)/python -c 'import cosmic_ray' 2>/dev/null || $(BIN)/pip install -q 'cosmic-ray>=8.7,<9'
 	nice -n 19 $(BIN)/python tests/mutation/run.py $(if $(SAMPLE),--sample $(SAMPLE)) $(MODULE)
 
-# Deployable artifacts in .aws-sam/build, no Docker. Both layers ship unchecked-hash .pyc compiled
+# Deployable artifacts in .aws-sam/build, no Docker. Every layer ships unchecked-hash .pyc compiled
 # by python3.13 (layers/xrelay/Makefile); the check fails the build if any module lacks one.
-LAYERS := XrelayLayer TracingLayer
+LAYERS := XrelayLayer PydanticLayer XClientLayer TracingLayer
 # Lambda's interpreter (template.yaml: Runtime python3.13), which sam build and the layers' Makefiles
 # run: a python3.13 on PATH that works, else pyenv's newest 3.13 (a pyenv shim of a version that is
 # not selected does not run). Override with LAMBDA_PYTHON_BIN=<directory holding python3.13>.

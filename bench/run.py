@@ -50,6 +50,8 @@ Ratios are used where absolute times depend on the machine.
    a responder in its own process that answers at the HTTP level (botocore's work is counted, the
    fake's is not), with no delay and with a 5 ms DynamoDB; write units, stored bytes and SQS calls
    come from sections 3 and 4.
+9. What each function ships (bench/ships.py): its layers and code, unzipped and zipped, beside the one
+   layer all functions attached before issue 16, and each handler's cold import over either.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ os.environ.update(
 sys.path.insert(0, str(LAYER))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cost  # noqa: E402  (bench/cost.py: section 8)
+import ships  # noqa: E402  (bench/ships.py: section 9)
 
 # Powertools warns on every invocation that emits no metric (e.g. a control message); not news here.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -701,14 +704,16 @@ def measure_shipped_pyc(runs: int) -> dict[str, Any]:
         return {"skipped": f"no wheel platform for {platform.machine()}"}
     with tempfile.TemporaryDirectory(prefix="xrelay-bench-pyc-") as tmp:
         built = Path(tmp) / "built"
-        done = subprocess.run(["make", "--no-print-directory", "-C", str(LAYER), "build-XrelayLayer",
-                               f"ARTIFACTS_DIR={built}", f"PLATFORM={arch}", f"PYTHON={sys.executable}",
-                               f"PYTHON_VERSION={sys.version_info[0]}.{sys.version_info[1]}",
-                               f"PYC_MAGIC={int.from_bytes(importlib.util.MAGIC_NUMBER[:2], 'little')}",
-                               f"RUNTIME_DIR={Path(tmp) / 'unchecked' / 'python'}"],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            return {"skipped": "building the layer failed (offline?): " + done.stderr.strip()[-300:]}
+        for name in ships.ONE_FOR_ALL:  # the layers the functions attach (tracing off), in one directory
+            done = subprocess.run(["make", "--no-print-directory", "-C", str(ships.layer_sources()[name]),
+                                   f"build-{name}", f"ARTIFACTS_DIR={built}", f"PLATFORM={arch}",
+                                   f"PYTHON={sys.executable}",
+                                   f"PYTHON_VERSION={sys.version_info[0]}.{sys.version_info[1]}",
+                                   f"PYC_MAGIC={int.from_bytes(importlib.util.MAGIC_NUMBER[:2], 'little')}",
+                                   f"RUNTIME_DIR={Path(tmp) / 'unchecked' / 'python'}"],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                return {"skipped": f"building {name} failed (offline?): " + done.stderr.strip()[-300:]}
         sam_zip_copy(built, Path(tmp) / "unchecked")
         stale = Path(tmp) / "stale-build"
         shutil.copytree(built, stale)
@@ -963,7 +968,20 @@ def render(results: dict[str, Any]) -> str:
     if "cost" in results:
         out.append("")
         out.extend(cost.render(results["cost"], table))
+    if "ships" in results:
+        out.append("")
+        out.extend(ships.render(results["ships"], table))
     return "\n".join(out)
+
+
+def measure_what_ships(results: dict[str, Any], runs: int) -> None:
+    """Section 9 (bench/ships.py): builds every layer twice (for Lambda, for this machine)."""
+    log(f"9: what each function ships, and its cold import over its own layers ({runs} runs x 10 processes)")
+    with tempfile.TemporaryDirectory(prefix="xrelay-bench-ships-") as scratch:
+        try:
+            results["ships"] = ships.measure(runs, Path(scratch), lambda_env)
+        except RuntimeError as exc:  # offline: the wheels cannot be fetched
+            log(f"section 9 skipped: {exc}")
 
 
 def main() -> None:
@@ -1007,6 +1025,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         results["cost"] = cost.measure(lambda_env("intake"), results["sizes"], results["api_calls"],
                                        args.cost_rounds, Path(scratch))
+    measure_what_ships(results, args.pyc_runs)
     results["seconds"] = time.perf_counter() - started
 
     print(render(results))

@@ -118,6 +118,21 @@ class Resolver:
         return {k: str(self.resolve(v)) for k, v in {**globals_env, **own}.items()}
 
 
+    def function_layers(self, logical_id: str) -> list[str]:
+        """The logical ids of the layers ``logical_id`` attaches, in order (the Globals' first, as SAM
+        merges them); an ``!If`` that resolves to ``AWS::NoValue`` attaches none."""
+        globals_layers = self.template.get("Globals", {}).get("Function", {}).get("Layers", [])
+        own = self.template["Resources"][logical_id]["Properties"].get("Layers", [])
+        attached = []
+        for layer in [*globals_layers, *own]:
+            while isinstance(layer, dict) and "Fn::If" in layer:
+                condition, when_true, when_false = layer["Fn::If"]
+                layer = when_true if self.condition(condition) else when_false
+            if layer != {"Ref": "AWS::NoValue"}:
+                attached.append(layer["Ref"])
+        return attached
+
+
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: res for name, res in template["Resources"].items() if res["Type"] == "AWS::Serverless::Function"}
 
