@@ -116,6 +116,7 @@ def test_each_function_attaches_the_layers_of_what_it_imports(tracing):
         "PublisherFunction": ["XrelayLayer", "PydanticLayer", *extra],
         "ReconcileFunction": ["XrelayLayer", "PydanticLayer", "XClientLayer", *extra],  # xrelay.xapi
         "ReplayFunction": ["XrelayLayer", "PydanticLayer", "XClientLayer", *extra],
+        "WebhookFunction": ["XrelayLayer", "PydanticLayer", *extra],  # Endpoint=FunctionUrl: the CRC + intake
     }
 
 
@@ -144,13 +145,14 @@ CASES = [(fn, False) for fn in FUNCTIONS] + [(fn, True) for fn in ("CrcFunction"
 def test_the_function_runs_with_only_its_layers(function, tracing, tmp_path):
     refused = refused_for(layers_of(function, tracing))
     assert ("aws_xray_sdk" in refused) is not tracing
-    out = probe(function, refused, tmp_path, {"EnableTracing": str(tracing).lower(), **REPLAY_NOW})
+    endpoint = {"Endpoint": "FunctionUrl"} if function == "WebhookFunction" else {}
+    out = probe(function, refused, tmp_path, {"EnableTracing": str(tracing).lower(), **REPLAY_NOW, **endpoint})
     assert out["refused_loaded"] == []
     result = out["result"]
     if function == "CrcFunction":
         assert result["statusCode"] == 200 and "response_token" in json.loads(result["body"])
-    elif function == "IntakeFunction":
-        assert result["statusCode"] == 200
+    elif function in ("IntakeFunction", "WebhookFunction"):  # a signed delivery, stored
+        assert result["statusCode"] == 200 and json.loads(result["body"])["events"] >= 1, result
     elif function == "PublisherFunction":
         assert result == {"batchItemFailures": []}
     else:  # the reconcile and the replay: the X client (httpx) ran, and found X unreachable
