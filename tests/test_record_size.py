@@ -16,11 +16,13 @@ from xrelay.normalize import UnrecognisedDelivery, delivery_id, normalize
 from xrelay.publisher import SQS_MAX_BYTES, decode_image
 from xrelay.store import (
     DICTIONARY_MAX_BYTES,
+    UNINDEXED_USER,
     compress_record,
     decode_record,
     decompress_record,
     encode_record,
     event_item,
+    users_indexed,
 )
 
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -100,16 +102,16 @@ def test_a_large_record_is_plain_zlib_so_a_pointer_reader_decodes_it():
 def test_the_item_keeps_only_attributes_something_reads(index_users):
     record = one_record("xaa/01_post.create.json")
     item = event_item(record, 30, index_users=index_users)
-    user = {"user_key", "ts"} if index_users else set()
+    user = {"user_key", "ts"} if index_users else {UNINDEXED_USER}
     assert set(item) == {"pk", "event_type", "source", "received_at", "expires_at", "record", "post_id", *user}
-    assert item.get("user_key", {"S": record.user_id})["S"] == record.user_id
+    assert item.get("user_key", item.get(UNINDEXED_USER))["S"] == record.user_id
 
 
 def test_an_event_without_a_user_has_no_user_attribute_either_way():
     record = one_record("other/filtered_stream.json")
     assert record.user_id is None
     for index_users in (True, False):
-        assert not {"user_key", "ts"} & set(event_item(record, 30, index_users=index_users))
+        assert not {"user_key", "ts", UNINDEXED_USER} & set(event_item(record, 30, index_users=index_users))
 
 
 def test_the_mean_fixture_event_fits_about_one_write_unit_on_the_table():
@@ -118,3 +120,27 @@ def test_the_mean_fixture_event_fits_about_one_write_unit_on_the_table():
     spec.loader.exec_module(bench)  # DynamoDB's sizing rules, as `make bench` applies them
     units = [math.ceil(bench.item_size(event_item(r, 30, index_users=False)) / 1024) for r in fixture_records()]
     assert sum(units) / len(units) <= 1.1
+
+
+@pytest.mark.parametrize(("parameters", "indexed"), [
+    ({}, True),  # a stack deployed before UserIndex existed indexed every event
+    ({"UserIndex": "false", "PurgeOnRevoke": "false"}, False),
+    ({"UserIndex": "true", "PurgeOnRevoke": "false"}, True),
+    ({"UserIndex": "false", "PurgeOnRevoke": "true"}, True),
+])
+def test_users_indexed_follows_the_template_condition(parameters, indexed):
+    assert users_indexed(parameters) is indexed
+
+
+def test_the_events_table_doc_lists_exactly_the_attributes_an_event_item_has():
+    doc = (ROOT / "docs" / "event-record.md").read_text()
+    section = doc[doc.index("## The events table"):]
+    table = section[section.index("| Attribute | Type | Content |"):]
+    table = table[:table.index("\n\n")]
+    documented = {name for row in table.splitlines()[2:] for name in row.split("|")[1].replace("`", "").split(",")}
+    documented = {name.strip() for name in documented}
+    produced = {"redacted_at", "redaction_reason", "redacted_by"}  # compliance.py's, once redacted
+    for record in fixture_records():
+        for index_users in (True, False):
+            produced |= set(event_item(record, 30, index_users=index_users))
+    assert documented == produced

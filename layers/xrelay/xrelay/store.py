@@ -10,6 +10,7 @@ Item layout (events table):
   pk          S  event key (EventRecord.event_key)
   user_key    S  the subscribed user id, with the ByUser index on (UserIndex/PurgeOnRevoke); its partition
   ts          S  ISO-8601 UTC of occurred_at (received_at when X gives no time), beside user_key; its sort key
+  uid         S  the subscribed user id, with the index off (no index reads it; by-user Scans filter on it)
   event_type  S, source S, received_at S (what Scans and the ByUser projection read)
   expires_at  N  epoch seconds; DynamoDB TTL (RetentionDays)
   record      B  zlib(JSON of the EventRecord), preset dictionary named in its header (decompress_record)
@@ -18,7 +19,7 @@ Item layout (events table):
   rev         N  how many times compliance.py rewrote the record (its optimistic lock), when it did
 
 The table also holds a few items that are not events: no ``record``, so the publisher never
-publishes them, and no ``user_key``/``received_at``, so the ByUser index and scans skip them
+publishes them, and no ``user_key``/``uid``/``received_at``, so the ByUser index and scans skip them
 (compliance.py explains what each is for):
   deleted-post#<post_id>          a tombstone: X said the post is deleted (written by intake)
   post-ref#<post_id>#<event_key>  ``post_id`` (ByPost) and ``ref_of``: the event embeds a copy of the post
@@ -42,6 +43,10 @@ from .normalize import deleted_post_id, post_ids
 
 BY_USER_INDEX = "ByUser"
 BY_POST_INDEX = "ByPost"
+# An event's user id when it is stored with the ByUser index off (UserIndex=false): not an index
+# key, so it costs no index write; by-user Scans filter on it (and on user_key, for events stored
+# while the index was on).
+UNINDEXED_USER = "uid"
 TOMBSTONE, POST_REF, REVOKED_USER = "deleted-post#", "post-ref#", "revoked-user#"
 # Tombstones and revocation markers outlive the events they guard by this much: a copy X delivers
 # late (a replay reaches 24 hours back, retries come within minutes) must still find them.
@@ -167,7 +172,8 @@ def event_item(record: EventRecord, retention_days: int, index_users: bool = Tru
     """The event's item: the compressed record and only the plain attributes something reads.
 
     With ``index_users`` an event that has a user gets ``user_key`` and ``ts``, the ``ByUser``
-    index's keys; without, neither (ByUser, a sparse index, holds no entry and costs no write unit).
+    index's keys; without, it gets ``uid`` instead (no index reads it, so ByUser, a sparse index,
+    holds no entry and costs no write unit), which a by-user Scan filters on (``EventStore.by_user``).
     The record itself says everything else (known_type, replay, ...): no plain copy is kept of what
     nothing queries, since every byte past each 1 KB costs a write unit.
     """
@@ -182,6 +188,8 @@ def event_item(record: EventRecord, retention_days: int, index_users: bool = Tru
     if record.user_id and index_users:
         item["user_key"] = {"S": record.user_id}
         item["ts"] = {"S": iso(record.occurred_at or record.received_at)}
+    elif record.user_id:
+        item[UNINDEXED_USER] = {"S": record.user_id}
     own_post = post_ids(record).own
     if own_post:
         item["post_id"] = {"S": own_post}
@@ -256,7 +264,11 @@ class EventStore:
 
     def by_user(self, user_id: str, since: datetime | None = None, until: datetime | None = None,
                 limit: int = 100) -> Iterator[EventRecord]:
-        """A subscribed user's events in time order (the ByUser index), full records."""
+        """A subscribed user's events in time order, full records: a Query of the ByUser index, or,
+        with the index off (``index_users`` False: UserIndex=false), a Scan (:meth:`scan_user`)."""
+        if not self.index_users:
+            yield from self.scan_user(user_id, since, until, limit)
+            return
         cond = "user_key = :u"
         values: dict[str, Any] = {":u": {"S": user_id}}
         if since and until:
@@ -280,6 +292,47 @@ class EventStore:
                     seen += 1
                     if seen >= limit:
                         return
+
+    def scan_user(self, user_id: str, since: datetime | None = None, until: datetime | None = None,
+                  limit: int = 100) -> list[EventRecord]:
+        """A subscribed user's events in time order, without the ByUser index: a Scan of the whole table.
+
+        It filters on ``uid`` (events stored with the index off) or ``user_key`` (stored while it
+        was on), so only that user's items come back, but DynamoDB bills a Scan for every item it
+        reads, about 0.5 read unit per 4 KB stored (:func:`scan_user_notice` says how much).
+        """
+        paginator = self.ddb.get_paginator("scan")
+        found = []
+        for page in paginator.paginate(
+                TableName=self.table, FilterExpression="#uid = :u OR user_key = :u", ProjectionExpression="pk, #r",
+                ExpressionAttributeNames={"#uid": UNINDEXED_USER, "#r": "record"},
+                ExpressionAttributeValues={":u": {"S": user_id}}):
+            for item in page.get("Items", []):
+                record = decode_record(item["record"]["B"])
+                when = record.occurred_at or record.received_at
+                if (since is None or when >= since) and (until is None or when <= until):
+                    found.append(record)
+        found.sort(key=lambda r: (r.occurred_at or r.received_at, r.event_key))  # the index's order
+        return found[:limit]
+
+
+def users_indexed(parameters: dict[str, str]) -> bool:
+    """Whether a stack with these Parameter values indexes events by user (template Condition IndexUsers).
+
+    A stack deployed before UserIndex existed has no such Parameter: it indexed every event.
+    """
+    return parameters.get("UserIndex", "true") == "true" or parameters.get("PurgeOnRevoke") == "true"
+
+
+def scan_user_notice(ddb: Any, table: str) -> str:
+    """One line for the operator: the ByUser index is off, what reading by user costs instead, how to turn it on."""
+    try:  # DynamoDB refreshes these figures about every six hours
+        described = ddb.describe_table(TableName=table)["Table"]
+        size = f"about {int(described.get('TableSizeBytes', 0)) / 1e6:.1f} MB, {described.get('ItemCount', 0)} items, "
+    except Exception:  # a caller without dynamodb:DescribeTable still gets the notice
+        size = ""
+    return (f"the ByUser index is off (UserIndex=false): reading by user scans the whole events table ({size}"
+            "about 0.5 read unit per 4 KB stored, each time); deploy with UserIndex=true to index new events by user")
 
 
 @dataclass
