@@ -16,7 +16,8 @@ user, each poll reads that user's ``ByUser`` index entries of the last ``USER_LA
 bytes each) and fetches the full items of those not checked yet (BatchGetItem): the cost follows
 that user's traffic, not the table's. The index is ordered by when events happened, not by when
 they arrived, hence the look-back: it covers X's 24-hour replay window, and an event that
-reaches xrelay more than ``USER_LAG`` after it happened is not shown by a ``--user`` tail.
+reaches xrelay more than ``USER_LAG`` after it happened is not shown by a ``--user`` tail. With
+the index off (UserIndex=false, the default), ``--user`` is the Scan, filtered on the user too.
 """
 
 from __future__ import annotations
