@@ -305,13 +305,15 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
     # figures behind making an index optional (issue 16).
     rows = sizes["per_event"]
     indexes = {}
-    for index, key in (("ByUser", "gsi_bytes"), ("ByPost", "by_post_bytes")):
+    # ByUser is priced as if on (UserIndex=true), whatever the default: what turning it on would add.
+    for index, key in (("ByUser", "by_user_bytes_if_on"), ("ByPost", "by_post_bytes")):
         with_entry = [r for r in rows if r[key]]
         wru = sum(math.ceil(r[key] / 1024) for r in with_entry) / len(rows)
         stored = sum(r[key] + 100 for r in with_entry) / len(rows)
         indexes[index] = {"entries_per_event": len(with_entry) / len(rows), "wru_per_event": wru,
                           "dollars": p["dynamodb_per_million_wru"] * wru
                           + per_m * stored / gb * storage_rate * months_stored}
+    indexes["ByUser"]["on_by_default"] = sizes["index_users"]
     # What publishing to consumers costs by EventBusMode (issue 17): the queue's measured
     # SendMessageBatch calls per event, one PutEvents entry per event (records under 64 KB), and what
     # each SQS target of a bus rule adds (EventBridge sends it one message per event).
@@ -375,12 +377,15 @@ def render(cost: dict[str, Any], table) -> list[str]:
     rows.append(["total", f"{cost['xrelay_total']:.2f}", f"{cost['floor_total']:.2f}"])
     out.append(table(["$ per million events", "xrelay", "floor"], rows))
     wru = cost["wru_per_event"]
+    by_user = cost["indexes"]["ByUser"]
     out.append(f"   xrelay / floor: {cost['ratio']:.2f}x; write units per new event: xrelay {wru['xrelay']:.2f} "
-               f"(table + ByUser + ByPost), floor {wru['floor']:.2f}")
+               f"(table + {'ByUser + ' if by_user['on_by_default'] else ''}ByPost), floor {wru['floor']:.2f}")
+    other = (f"without ByUser: {cost['xrelay_total'] - by_user['dollars']:.2f}" if by_user["on_by_default"]
+             else f"with UserIndex=true: {cost['xrelay_total'] + by_user['dollars']:.2f}")
     out.append("   the indexes' share (writes + storage): " + ", ".join(
-        f"{name} ${i['dollars']:.2f} ({i['entries_per_event']:.2f} entries, {i['wru_per_event']:.2f} WRU per event)"
-        for name, i in cost["indexes"].items())
-        + f"; without ByUser: {cost['xrelay_total'] - cost['indexes']['ByUser']['dollars']:.2f}")
+        f"{name}{'' if name != 'ByUser' or by_user['on_by_default'] else ' (off by default; if on)'} "
+        f"${i['dollars']:.2f} ({i['entries_per_event']:.2f} entries, {i['wru_per_event']:.2f} WRU per event)"
+        for name, i in cost["indexes"].items()) + f"; {other}")
     out.append("   publishing to consumers by EventBusMode, $ per million events: " + ", ".join(
         f"{mode} {dollars:.2f}" for mode, dollars in cost["fan_out"].items()))
     logs, cpu, wall = cost["log_bytes_per_delivery"], cost["probe_cpu"], cost["probe_wall"]

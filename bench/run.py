@@ -33,7 +33,9 @@ Ratios are used where absolute times depend on the machine.
    ``store.event_item`` builds, sized with DynamoDB's rules (UTF-8 attribute names + values: S = UTF-8
    length, N = ceil(significant digits / 2) + 1, B = raw length, BOOL = 1); WCU = ceil(size / 1 KB)
    for the base table plus the ByUser GSI entry (keys + pk + event_type + source) when the item has
-   ``user_key``, plus 1 for the ByPost entry (pk + post_id) when it has ``post_id``. Ratios compare
+   ``user_key`` (under the template's default UserIndex/PurgeOnRevoke; the entry's size with the index
+   on is measured either way), plus 1 for the ByPost entry (pk + post_id) when it has ``post_id``.
+   The item's parts are reported apart: the compressed record, the plain attributes, their names. Ratios compare
    stored bytes with the raw (compact JSON) delivery bytes each event came in, and the SQS message
    (``publisher.outgoing``: body + attributes) with the same. A duplicate's failed conditional put is
    billed for the item too (table only: no GSI write, no stream record).
@@ -769,11 +771,21 @@ GSI_ATTRIBUTES = ("pk", "user_key", "ts", "event_type", "source")  # table key +
 BY_POST_ATTRIBUTES = ("pk", "post_id")  # the ByPost entry of an event item (ref_of is on reference items only)
 
 
+def default_index_users() -> bool:
+    """Whether the template's defaults index events by user (Condition IndexUsers)."""
+    from xrelay.store import users_indexed
+    from xrelay.template import load
+
+    params = load(ROOT / "template.yaml")["Parameters"]
+    return users_indexed({name: params[name]["Default"] for name in ("UserIndex", "PurgeOnRevoke")})
+
+
 def measure_sizes() -> dict[str, Any]:
     from xrelay.normalize import UnrecognisedDelivery, delivery_id, normalize
     from xrelay.publisher import outgoing
     from xrelay.store import event_item
 
+    index_users = default_index_users()
     rows = []
     for path in fixture_paths():
         body = wire_body(path)
@@ -782,9 +794,11 @@ def measure_sizes() -> dict[str, Any]:
         except UnrecognisedDelivery:
             continue
         for record in result.events:
-            item = event_item(record, RETENTION_DAYS)
+            item = event_item(record, RETENTION_DAYS, index_users)
             size = item_size(item)
             gsi = item_size({k: item[k] for k in GSI_ATTRIBUTES}) if "user_key" in item else 0
+            indexed = event_item(record, RETENTION_DAYS, index_users=True)  # what ByUser would hold if on
+            by_user_if_on = item_size({k: indexed[k] for k in GSI_ATTRIBUTES}) if "user_key" in indexed else 0
             by_post = item_size({k: item[k] for k in BY_POST_ATTRIBUTES}) if "post_id" in item else 0
             message = outgoing("1", record, "xrelay-EventsTable-BENCH")
             rows.append({
@@ -793,8 +807,11 @@ def measure_sizes() -> dict[str, Any]:
                 "raw_bytes": len(body) / len(result.events),  # the delivery's wire bytes, shared by its events
                 "record_json_bytes": len(record.model_dump_json().encode()),
                 "record_blob_bytes": len(item["record"]["B"]),
+                "plain_bytes": size - attribute_size("record", item["record"]),
+                "name_bytes": sum(len(name) for name in item),
                 "item_bytes": size,
                 "gsi_bytes": gsi,
+                "by_user_bytes_if_on": by_user_if_on,
                 "by_post_bytes": by_post,
                 "wcu": math.ceil(size / 1024) + (math.ceil(gsi / 1024) if gsi else 0) + (1 if by_post else 0),
                 "duplicate_wcu": math.ceil(size / 1024),  # a failed conditional put still pays for the item
@@ -809,6 +826,10 @@ def measure_sizes() -> dict[str, Any]:
     n = len(rows)
     return {
         "events": n,
+        "index_users": index_users,
+        "record_blob_bytes_mean": total("record_blob_bytes") / n,
+        "plain_bytes_mean": total("plain_bytes") / n,
+        "name_bytes_mean": total("name_bytes") / n,
         "with_gsi_entry": sum(1 for r in rows if r["gsi_bytes"]),
         "with_by_post_entry": sum(1 for r in rows if r["by_post_bytes"]),
         "item_bytes_mean": total("item_bytes") / n,
@@ -916,12 +937,15 @@ def render(results: dict[str, Any]) -> str:
     sizes = results["sizes"]
     out.append("")
     out.append(f"4. Bytes and write units per event ({sizes['events']} fixture events, "
-               f"{sizes['with_gsi_entry']} with a ByUser GSI entry, {sizes['with_by_post_entry']} a ByPost one; "
+               f"{sizes['with_gsi_entry']} with a ByUser GSI entry (UserIndex "
+               f"{'on' if sizes['index_users'] else 'off'} by default), {sizes['with_by_post_entry']} a ByPost one; "
                "DynamoDB sizing rules)")
     rows = [
         ["raw delivery bytes per event, compact JSON (mean)", f"{sizes['raw_bytes_mean']:.0f}"],
         ["stored item bytes (mean / max)",
          f"{sizes['item_bytes_mean']:.0f} / {sizes['item_bytes_max']} ({sizes['item_bytes_max_fixture']})"],
+        ["  of which: compressed record / plain attributes (names alone)",
+         f"{sizes['record_blob_bytes_mean']:.0f} / {sizes['plain_bytes_mean']:.0f} ({sizes['name_bytes_mean']:.0f})"],
         ["GSI entry bytes (mean, when present)", f"{sizes['gsi_bytes_mean']:.0f}"],
         ["billed storage bytes incl. 100 B/item overhead (mean)", f"{sizes['billed_storage_bytes_mean']:.0f}"],
         ["events whose item exceeds 1 KB (2+ WCU on the table)", f"{sizes['items_over_1kb']} of {sizes['events']}"],

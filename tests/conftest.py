@@ -60,7 +60,7 @@ def x_spec_conformance():
 
 
 @pytest.fixture
-def stack():
+def stack(request):
     from moto import mock_aws
 
     from xrelay.aws import client
@@ -69,14 +69,22 @@ def stack():
     with mock_aws():
         client.cache_clear()
         local = LocalStack(ROOT, "xrelay")
-        local.provision(STACK_PARAMETERS)
+        local.provision({**STACK_PARAMETERS, **getattr(request, "param", {})})  # see EACH_USER_INDEX
         yield local
     client.cache_clear()
 
 
-# Run any test module against another configuration of the template, e.g. the ByUser index off:
-# XRELAY_TEST_PARAMETERS=UserIndex=false .venv/bin/pytest tests/test_compliance.py (issue 16).
+# Run any test module against another configuration of the template, e.g. the ByUser index on:
+# XRELAY_TEST_PARAMETERS=UserIndex=true .venv/bin/pytest tests/test_compliance.py (issue 16).
 STACK_PARAMETERS = dict(pair.split("=", 1) for pair in os.environ.get("XRELAY_TEST_PARAMETERS", "").split(",") if pair)
+# A test that reads by user runs once with the ByUser index and once without (issue 16).
+EACH_USER_INDEX = pytest.mark.parametrize("stack", [{"UserIndex": "true"}, {"UserIndex": "false"}], indirect=True,
+                                          ids=["UserIndex-true", "UserIndex-false"])
+
+
+def users_indexed(stack) -> bool:
+    """Whether the local stack indexes events by user (UserIndex, or PurgeOnRevoke)."""
+    return stack.environment("IntakeFunction")["INDEX_USERS"] == "true"
 
 
 @pytest.fixture

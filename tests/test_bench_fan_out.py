@@ -19,8 +19,8 @@ def fan_out(send_message_batch_calls_per_event: float) -> dict[str, float]:
     calls = {"scenarios": [{"name": "XAA 1 event", "events": events, "publisher_invocations": events,
                             "async": {"by_operation": {"sqs.SendMessageBatch":
                                                        send_message_batch_calls_per_event * events}}}]}
-    row = {"raw_bytes": 500, "gsi_bytes": 100, "by_post_bytes": 0}
-    sizes = {"wcu_mean": 2.0, "billed_storage_bytes_mean": 1000, "per_event": [row]}
+    row = {"raw_bytes": 500, "gsi_bytes": 100, "by_user_bytes_if_on": 100, "by_post_bytes": 0}
+    sizes = {"wcu_mean": 2.0, "billed_storage_bytes_mean": 1000, "index_users": True, "per_event": [row]}
     settings = {"memory_mb": 512, "retention_days": 30, "pitr": True, "access_log_bytes": 200}
     wall = {"wall_ms_reference": 10, "cpu_ms_reference": 5, "wall_ms_floor": 10, "cpu_ms_floor": 5, "wall_ms_ten": 20}
     cpu = {"log_reference": {"bytes_per_delivery": 300}}

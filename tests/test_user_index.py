@@ -1,6 +1,7 @@
-"""Issue 16: the ByUser index costs only what it serves. UserIndex=false leaves user_key out of
-event items (a sparse index: no entry, no write unit); PurgeOnRevoke=true keeps it on, since
-revocations are purged through it. Run other modules against it with XRELAY_TEST_PARAMETERS."""
+"""Issue 16: the ByUser index costs only what it serves. UserIndex=false (the default) leaves
+user_key out of event items (a sparse index: no entry, no write unit) and keeps the user in the
+unindexed uid; PurgeOnRevoke=true keeps the index on, since revocations are purged through it.
+Run other modules against a configuration with XRELAY_TEST_PARAMETERS."""
 
 import pytest
 
@@ -39,10 +40,10 @@ def items_with_a_user(stack):
 
 
 @pytest.mark.parametrize(("parameters", "indexed"), [
-    ({}, True),
-    ({"UserIndex": "false"}, False),
+    ({}, False),
+    ({"UserIndex": "true"}, True),
     ({"UserIndex": "false", "PurgeOnRevoke": "true"}, True),
-], ids=["default", "UserIndex-false", "UserIndex-false-but-PurgeOnRevoke"])
+], ids=["default", "UserIndex-true", "UserIndex-false-but-PurgeOnRevoke"])
 def test_the_user_index_parameter_decides_whether_events_get_a_by_user_entry(deploy, parameters, indexed):
     stack = deploy(parameters)
     assert stack.environment("IntakeFunction")["INDEX_USERS"] == ("true" if indexed else "false")
@@ -50,6 +51,7 @@ def test_the_user_index_parameter_decides_whether_events_get_a_by_user_entry(dep
     stored, with_user = items_with_a_user(stack)
     assert len(stored) == 1
     assert bool(with_user) is indexed
+    assert ("uid" in stored[0]) is not indexed  # the user either way: indexed, or for a by-user Scan
     user = stack.module("IntakeFunction").intake.events  # the store the handler writes with
     assert user.index_users is indexed
     by_user = client("dynamodb").scan(TableName=stack.stack.physical("EventsTable"), IndexName=BY_USER_INDEX)
@@ -60,7 +62,7 @@ def test_the_template_declares_the_parameter_and_its_condition():
     from xrelay.template import load
 
     template = load(ROOT / "template.yaml")
-    assert template["Parameters"]["UserIndex"]["Default"] == "true"
+    assert template["Parameters"]["UserIndex"]["Default"] == "false"
     assert template["Parameters"]["UserIndex"]["AllowedValues"] == ["true", "false"]
     assert template["Conditions"]["IndexUsers"] == {"Fn::Or": [{"Fn::Equals": [{"Ref": "UserIndex"}, "true"]},
                                                                {"Fn::Equals": [{"Ref": "PurgeOnRevoke"}, "true"]}]}

@@ -423,6 +423,19 @@ def _stores(stack_name: str):
     return EventStore(stack.physical("EventsTable"), 30), StateStore(stack.physical("StateTable"))
 
 
+def _events_by_user(stack_name: str):
+    """The event store for reading by user: the ByUser index if the stack has it, else a Scan, said once."""
+    from .stack import Stack
+    from .store import EventStore, scan_user_notice, users_indexed
+
+    _aws_env()
+    stack = Stack(stack_name)
+    events = EventStore(stack.physical("EventsTable"), 30, index_users=users_indexed(stack.parameters()))
+    if not events.index_users:
+        print(f"xrelay: {scan_user_notice(events.ddb, events.table)}", file=sys.stderr)
+    return events
+
+
 def cmd_events_get(args: argparse.Namespace) -> int:
     events, _ = _stores(args.stack_name)
     record = events.get(args.key)
@@ -439,7 +452,7 @@ def cmd_events_get(args: argparse.Namespace) -> int:
 
 
 def cmd_events_list(args: argparse.Namespace) -> int:
-    events, _ = _stores(args.stack_name)
+    events = _events_by_user(args.stack_name)
     from .store import iso
 
     rows = [(iso(r.occurred_at or r.received_at), r.source.value, r.event_type, r.event_key)
@@ -630,7 +643,8 @@ def cmd_set_aside_discard(args: argparse.Namespace) -> int:
 def _add_ops_parsers(sub: Any, esub: Any) -> None:
     e = esub.add_parser("tail", help="follow new events in the store (never takes the consumers' messages)")
     e.add_argument("--type", action="append", dest="types", metavar="TYPE", help="only this event type (repeatable)")
-    e.add_argument("--user", help="only this subscribed user's events (reads the ByUser index)")
+    e.add_argument("--user", help="only this subscribed user's events (reads the ByUser index; "
+                                  "with UserIndex=false, scans the table)")
     e.add_argument("--since", default="5m",
                    help="ISO 8601 UTC or a duration back from now, e.g. 10m, 2h (default 5m)")
     e.add_argument("--once", action="store_true", help="print what is there and exit")
@@ -657,7 +671,7 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"xrelay: --since: {exc}", file=sys.stderr)
         return 2
-    events, _ = _stores(args.stack_name)
+    events = _events_by_user(args.stack_name) if args.user else _stores(args.stack_name)[0]
     tail = EventTail(events, since, types=args.types, user=args.user)
     if not args.json:
         print(TAIL_HEADER, flush=True)

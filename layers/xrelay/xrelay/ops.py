@@ -16,7 +16,8 @@ user, each poll reads that user's ``ByUser`` index entries of the last ``USER_LA
 bytes each) and fetches the full items of those not checked yet (BatchGetItem): the cost follows
 that user's traffic, not the table's. The index is ordered by when events happened, not by when
 they arrived, hence the look-back: it covers X's 24-hour replay window, and an event that
-reaches xrelay more than ``USER_LAG`` after it happened is not shown by a ``--user`` tail.
+reaches xrelay more than ``USER_LAG`` after it happened is not shown by a ``--user`` tail. With
+the index off (UserIndex=false, the default), ``--user`` is the Scan, filtered on the user too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .event_types import canonical_xaa_type
 from .models import EventRecord
 from .normalize import parse_time
 from .publisher import SQS_MAX_BYTES
-from .store import BY_USER_INDEX, EventStore, decode_record, iso
+from .store import BY_USER_INDEX, UNINDEXED_USER, EventStore, decode_record, iso
 
 Progress = Callable[[str], None]
 
@@ -259,18 +260,21 @@ class EventTail:
         self.store, self.since, self.user = store, since, user
         self.types = sorted({canonical_xaa_type(t) for t in types or []})
         self.margin, self.user_lag = margin, user_lag
+        # --user reads the ByUser index when the stack has it (UserIndex=true or PurgeOnRevoke=true);
+        # without it, the same Scan as a tail without --user, filtered on the user.
+        self.by_index = bool(user) and store.index_users
         self.newest = since  # received_at of the newest event printed
         self.seen: dict[str, datetime] = {}  # event key -> received_at (printed) or ts (--user: checked)
 
     def poll(self) -> list[EventRecord]:
         """Events received since the last poll (the first: since ``since``), oldest first."""
         lower = max(self.since, self.newest - self.margin)
-        records = self._from_index(lower) if self.user else self._from_scan(lower)
+        records = self._from_index(lower) if self.by_index else self._from_scan(lower)
         records.sort(key=lambda r: (r.received_at, r.event_key))
         for record in records:
             self.seen[record.event_key] = record.received_at
             self.newest = max(self.newest, record.received_at)
-        horizon = max(self.since, self.newest - self.margin) - (self.user_lag if self.user else timedelta(0))
+        horizon = max(self.since, self.newest - self.margin) - (self.user_lag if self.by_index else timedelta(0))
         self.seen = {k: t for k, t in self.seen.items() if t >= horizon}
         return records
 
@@ -280,11 +284,16 @@ class EventTail:
         if self.types:
             values.update({f":t{i}": {"S": t} for i, t in enumerate(self.types)})
             condition += " AND event_type IN (" + ", ".join(f":t{i}" for i in range(len(self.types))) + ")"
+        names = {"#r": "record"}
+        if self.user:  # the ByUser index is off: uid, or user_key for events stored while it was on
+            values[":u"] = {"S": self.user}
+            names["#uid"] = UNINDEXED_USER
+            condition += " AND (#uid = :u OR user_key = :u)"
         paginator = self.store.ddb.get_paginator("scan")
         out = []
         for page in paginator.paginate(TableName=self.store.table, FilterExpression=condition,
                                        ExpressionAttributeValues=values, ProjectionExpression="pk, #r",
-                                       ExpressionAttributeNames={"#r": "record"}):
+                                       ExpressionAttributeNames=names):
             for item in page.get("Items", []):
                 if item["pk"]["S"] not in self.seen:
                     out.append(decode_record(item["record"]["B"]))

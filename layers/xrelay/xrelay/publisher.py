@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import json
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +44,7 @@ from .bounds import loggable_fields, packed, safe_text
 from .bus import BusMode, BusTarget, SetAsideSink, put_records
 from .compliance import Compliance, Tombstone
 from .models import EventRecord, Source
-from .store import StoreRefused, StoreUnavailable, iso
+from .store import StoreRefused, StoreUnavailable, decompress_record, iso
 
 SQS_MAX_BYTES = 262_144  # per message and per batch, body and attributes together
 SQS_MAX_ENTRIES = 10  # per SendMessageBatch call
@@ -138,7 +137,7 @@ def inserts(stream_event: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
 
 
 def decode_image(image: dict[str, Any]) -> EventRecord:
-    return EventRecord.model_validate_json(zlib.decompress(_blob(image["record"]["B"])))
+    return EventRecord.model_validate_json(decompress_record(_blob(image["record"]["B"])))
 
 
 @dataclass

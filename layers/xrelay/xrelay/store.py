@@ -1,23 +1,25 @@
 """The event store (DynamoDB, deduplicated) and the state table (quarantine, control messages).
 
 Event items are small on purpose (DynamoDB bills writes per KB): the canonical record is
-stored zlib-compressed in one binary attribute, beside the few plain attributes the indexes and
-the stream need. One conditional ``PutItem`` per event is both the dedupe check and the write;
-the table's stream then carries each *new* event (and nothing for a duplicate) to the publisher.
+stored zlib-compressed (with a preset dictionary, record_dictionary.py) in one binary attribute,
+beside the few plain attributes the indexes, the scans and the stream need. One conditional
+``PutItem`` per event is both the dedupe check and the write; the table's stream then carries each
+*new* event (and nothing for a duplicate) to the publisher.
 
 Item layout (events table):
   pk          S  event key (EventRecord.event_key)
-  user_key    S  the subscribed user id; ByUser index partition (absent when the event has none)
-  ts          S  ISO-8601 UTC of occurred_at (received_at when X gives no time); ByUser sort key
-  event_type  S, source S, known_type BOOL, replay BOOL, received_at S
+  user_key    S  the subscribed user id, with the ByUser index on (UserIndex/PurgeOnRevoke); its partition
+  ts          S  ISO-8601 UTC of occurred_at (received_at when X gives no time), beside user_key; its sort key
+  uid         S  the subscribed user id, with the index off (no index reads it; by-user Scans filter on it)
+  event_type  S, source S, received_at S (what Scans and the ByUser projection read)
   expires_at  N  epoch seconds; DynamoDB TTL (RetentionDays)
-  record      B  zlib(JSON of the EventRecord)
+  record      B  zlib(JSON of the EventRecord), preset dictionary named in its header (decompress_record)
   post_id     S  the event's own post (normalize.post_ids); ByPost index partition (absent for non-posts)
   redacted_at S, redaction_reason S, redacted_by S: the latest redaction (compliance.py), when there is one
   rev         N  how many times compliance.py rewrote the record (its optimistic lock), when it did
 
 The table also holds a few items that are not events: no ``record``, so the publisher never
-publishes them, and no ``user_key``/``received_at``, so the ByUser index and time scans skip them
+publishes them, and no ``user_key``/``uid``/``received_at``, so the ByUser index and scans skip them
 (compliance.py explains what each is for):
   deleted-post#<post_id>          a tombstone: X said the post is deleted (written by intake)
   post-ref#<post_id>#<event_key>  ``post_id`` (ByPost) and ``ref_of``: the event embeds a copy of the post
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import record_dictionary
 from .aws import client, error_code
 from .bounds import bounded_key, safe_text
 from .models import ControlMessage, EventRecord
@@ -40,12 +43,21 @@ from .normalize import deleted_post_id, post_ids
 
 BY_USER_INDEX = "ByUser"
 BY_POST_INDEX = "ByPost"
+# An event's user id when it is stored with the ByUser index off (UserIndex=false): not an index
+# key, so it costs no index write; by-user Scans filter on it (and on user_key, for events stored
+# while the index was on).
+UNINDEXED_USER = "uid"
 TOMBSTONE, POST_REF, REVOKED_USER = "deleted-post#", "post-ref#", "revoked-user#"
 # Tombstones and revocation markers outlive the events they guard by this much: a copy X delivers
 # late (a replay reaches 24 hours back, retries come within minutes) must still find them.
 COMPLIANCE_MARGIN_DAYS = 2
 # DynamoDB's item limit is 400 KB; leave room for the other attributes.
 MAX_RECORD_BYTES = 380_000
+# Stored records: zlib at its best level (records are small; the CPU is a few microseconds more),
+# with a preset dictionary up to this size of JSON (compress_record). Below the size a message
+# takes before it travels as a pointer (publisher.SQS_MAX_BYTES), so pointed-to records are plain zlib.
+RECORD_LEVEL = 9
+DICTIONARY_MAX_BYTES = 64_000
 # A quarantined delivery's compressed body is split into items of at most this many bytes, so
 # a delivery of any size API Gateway accepts (10 MB) is kept whole.
 QUARANTINE_PART_BYTES = 350_000
@@ -113,32 +125,71 @@ def encode_record(record: EventRecord) -> bytes:
     except ValueError as exc:  # pydantic's serialisation errors; normalize bounds what causes them
         raise RecordUnstorable(f"{safe_text(record.event_key, 200)}: cannot be serialised "
                                f"({safe_text(str(exc), 200)})") from exc
-    blob = zlib.compress(text.encode("utf-8"), 6)
+    blob = compress_record(text.encode("utf-8"))
     if len(blob) > MAX_RECORD_BYTES:
         raise RecordTooLarge(f"{safe_text(record.event_key, 200)}: {len(blob)} bytes compressed")
     return blob
 
 
+def compress_record(data: bytes) -> bytes:
+    """zlib, with the current preset dictionary (record_dictionary.py) for a record that can use it.
+
+    The dictionary saves about 40% on a typical small record; past ``DICTIONARY_MAX_BYTES`` it saves
+    next to nothing (it only reaches the first 32 KB) and such records stay plain zlib, which is
+    also what a pointer message's reader (the consumer package's ``resolve``) decodes.
+    """
+    if len(data) > DICTIONARY_MAX_BYTES:
+        return zlib.compress(data, RECORD_LEVEL)
+    packer = zlib.compressobj(RECORD_LEVEL, zdict=record_dictionary.CURRENT)
+    return packer.compress(data) + packer.flush()
+
+
+def decompress_record(blob: bytes) -> bytes:
+    """The record's JSON from its stored bytes, whichever dictionary (or none) compressed it.
+
+    zlib's header says whether a preset dictionary was used (FDICT, bit 5 of the second byte) and,
+    in the next four bytes, which one (its Adler-32): records written before a dictionary
+    existed, or with an older one, still decode.
+    """
+    if len(blob) < 6 or not blob[1] & 0x20:
+        return zlib.decompress(blob)
+    dictionary_id = int.from_bytes(blob[2:6], "big")
+    zdict = record_dictionary.DICTIONARIES.get(dictionary_id)
+    if zdict is None:
+        raise ValueError(f"record compressed with an unknown preset dictionary (Adler-32 {dictionary_id:08x})")
+    unpacker = zlib.decompressobj(zdict=zdict)
+    data = unpacker.decompress(blob) + unpacker.flush()
+    if not unpacker.eof:
+        raise zlib.error("truncated record")
+    return data
+
+
 def decode_record(blob: bytes) -> EventRecord:
-    return EventRecord.model_validate_json(zlib.decompress(blob))
+    return EventRecord.model_validate_json(decompress_record(blob))
 
 
 def event_item(record: EventRecord, retention_days: int, index_users: bool = True) -> dict[str, Any]:
-    """The event's item; ``index_users=False`` leaves out ``user_key``, so ByUser (sparse) holds no entry."""
-    when = record.occurred_at or record.received_at
+    """The event's item: the compressed record and only the plain attributes something reads.
+
+    With ``index_users`` an event that has a user gets ``user_key`` and ``ts``, the ``ByUser``
+    index's keys; without, it gets ``uid`` instead (no index reads it, so ByUser, a sparse index,
+    holds no entry and costs no write unit), which a by-user Scan filters on (``EventStore.by_user``).
+    The record itself says everything else (known_type, replay, ...): no plain copy is kept of what
+    nothing queries, since every byte past each 1 KB costs a write unit.
+    """
     item: dict[str, Any] = {
         "pk": {"S": record.event_key},
-        "ts": {"S": iso(when)},
         "event_type": {"S": record.event_type},
         "source": {"S": record.source.value},
-        "known_type": {"BOOL": record.known_type},
-        "replay": {"BOOL": record.replay},
         "received_at": {"S": iso(record.received_at)},
         "expires_at": expiry(record.received_at, retention_days),
         "record": {"B": encode_record(record)},
     }
     if record.user_id and index_users:
         item["user_key"] = {"S": record.user_id}
+        item["ts"] = {"S": iso(record.occurred_at or record.received_at)}
+    elif record.user_id:
+        item[UNINDEXED_USER] = {"S": record.user_id}
     own_post = post_ids(record).own
     if own_post:
         item["post_id"] = {"S": own_post}
@@ -213,7 +264,11 @@ class EventStore:
 
     def by_user(self, user_id: str, since: datetime | None = None, until: datetime | None = None,
                 limit: int = 100) -> Iterator[EventRecord]:
-        """A subscribed user's events in time order (the ByUser index), full records."""
+        """A subscribed user's events in time order, full records: a Query of the ByUser index, or,
+        with the index off (``index_users`` False: UserIndex=false), a Scan (:meth:`scan_user`)."""
+        if not self.index_users:
+            yield from self.scan_user(user_id, since, until, limit)
+            return
         cond = "user_key = :u"
         values: dict[str, Any] = {":u": {"S": user_id}}
         if since and until:
@@ -237,6 +292,47 @@ class EventStore:
                     seen += 1
                     if seen >= limit:
                         return
+
+    def scan_user(self, user_id: str, since: datetime | None = None, until: datetime | None = None,
+                  limit: int = 100) -> list[EventRecord]:
+        """A subscribed user's events in time order, without the ByUser index: a Scan of the whole table.
+
+        It filters on ``uid`` (events stored with the index off) or ``user_key`` (stored while it
+        was on), so only that user's items come back, but DynamoDB bills a Scan for every item it
+        reads, about 0.5 read unit per 4 KB stored (:func:`scan_user_notice` says how much).
+        """
+        paginator = self.ddb.get_paginator("scan")
+        found = []
+        for page in paginator.paginate(
+                TableName=self.table, FilterExpression="#uid = :u OR user_key = :u", ProjectionExpression="pk, #r",
+                ExpressionAttributeNames={"#uid": UNINDEXED_USER, "#r": "record"},
+                ExpressionAttributeValues={":u": {"S": user_id}}):
+            for item in page.get("Items", []):
+                record = decode_record(item["record"]["B"])
+                when = record.occurred_at or record.received_at
+                if (since is None or when >= since) and (until is None or when <= until):
+                    found.append(record)
+        found.sort(key=lambda r: (r.occurred_at or r.received_at, r.event_key))  # the index's order
+        return found[:limit]
+
+
+def users_indexed(parameters: dict[str, str]) -> bool:
+    """Whether a stack with these Parameter values indexes events by user (template Condition IndexUsers).
+
+    A stack deployed before UserIndex existed has no such Parameter: it indexed every event.
+    """
+    return parameters.get("UserIndex", "true") == "true" or parameters.get("PurgeOnRevoke") == "true"
+
+
+def scan_user_notice(ddb: Any, table: str) -> str:
+    """One line for the operator: the ByUser index is off, what reading by user costs instead, how to turn it on."""
+    try:  # DynamoDB refreshes these figures about every six hours
+        described = ddb.describe_table(TableName=table)["Table"]
+        size = f"about {int(described.get('TableSizeBytes', 0)) / 1e6:.1f} MB, {described.get('ItemCount', 0)} items, "
+    except Exception:  # a caller without dynamodb:DescribeTable still gets the notice
+        size = ""
+    return (f"the ByUser index is off (UserIndex=false): reading by user scans the whole events table ({size}"
+            "about 0.5 read unit per 4 KB stored, each time); deploy with UserIndex=true to index new events by user")
 
 
 @dataclass
