@@ -17,8 +17,8 @@ _spec.loader.exec_module(cost)
 def modelled(access_log_bytes: int) -> dict:
     calls = {"scenarios": [{"name": "XAA 1 event", "events": 1, "publisher_invocations": 1,
                             "async": {"by_operation": {"sqs.SendMessageBatch": 1}}}]}
-    sizes = {"wcu_mean": 2.0, "billed_storage_bytes_mean": 1000,
-             "per_event": [{"raw_bytes": 500, "gsi_bytes": 100, "by_post_bytes": 0}]}
+    sizes = {"wcu_mean": 2.0, "billed_storage_bytes_mean": 1000, "index_users": False,
+             "per_event": [{"raw_bytes": 500, "gsi_bytes": 0, "by_user_bytes_if_on": 100, "by_post_bytes": 0}]}
     settings = {"memory_mb": 512, "retention_days": 30, "pitr": True, "access_log_bytes": access_log_bytes,
                 "architectures": ["arm64"]}
     wall = {"wall_ms_reference": 10, "cpu_ms_reference": 5, "wall_ms_floor": 10, "cpu_ms_floor": 5, "wall_ms_ten": 20}
