@@ -88,7 +88,18 @@ class M:
 
 
 def make_logger(service: str) -> Logger:
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    """Powertools' Logger at the LogLevel Parameter's level (POWERTOOLS_LOG_LEVEL).
+
+    Powertools takes Lambda's ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL) over its own setting. The
+    template sets that to INFO whatever LogLevel says (DEBUG with DEBUG) only so that Lambda's
+    filter lets the EMF documents through (a line without a "level" counts as INFO): it must not
+    turn LogLevel=WARNING back into INFO."""
+    logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    level = (os.environ.get("POWERTOOLS_LOG_LEVEL") or "").upper()
+    if level and os.environ.get("AWS_LAMBDA_LOG_LEVEL") and isinstance(logging.getLevelName(level), int):
+        logger.initial_log_level = level  # what Powertools restores when it samples a debug invocation
+        logging.getLogger(logger.name).setLevel(level)
+    return logger
 
 
 class _OneDocument(AmazonCloudWatchEMFProvider):
