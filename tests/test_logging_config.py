@@ -67,3 +67,18 @@ def test_the_log_level_parameter_decides_over_lambdas_application_level(monkeypa
 def test_the_readme_documents_the_platform_log_level():
     readme = (ROOT / "README.md").read_text()
     assert "| `PlatformLogLevel` | `WARN` |" in readme
+
+
+def test_the_access_log_holds_what_the_throttling_metric_and_an_operator_need_and_no_more():
+    import json
+
+    access_log = TEMPLATE["Resources"]["WebhookApi"]["Properties"]["AccessLogSettings"]["Format"]["Fn::Sub"]
+    fields = json.loads(access_log.replace("${Stage}", "dev"))
+    filtered = {t for res in TEMPLATE["Resources"].values() if res["Type"] == "AWS::Logs::MetricFilter"
+                and res["Properties"]["LogGroupName"] == {"Ref": "WebhookApiAccessLogGroup"}
+                for t in (res["Properties"]["FilterPattern"], *(d["Value"] for m in res["Properties"][
+                    "MetricTransformations"] for d in m.get("Dimensions", [])))}
+    assert {"status", "service", "stage"} <= {key for key in fields if any(f"$.{key}" in f for f in filtered)}
+    # the README's runbooks: the addresses of a flood or a prober, and why the API could not reach a function
+    assert fields["ip"] == "$context.identity.sourceIp" and fields["error"] == "$context.integrationErrorMessage"
+    assert set(fields) == {"ip", "route", "status", "error", "service", "stage"}
