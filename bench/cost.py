@@ -302,8 +302,9 @@ def measure(env: dict[str, str], sizes: dict[str, Any], calls: dict[str, Any], r
     settings = template_settings()
     cpu = run_probe(env, "cpu", 0.0, rounds, scratch)
     wall = run_probe(env, "wall", 5.0, rounds, scratch)
-    return {"settings": settings, "probe_cpu": cpu, "probe_wall": wall,
-            **cost_model(settings, cpu, wall, sizes, calls)}
+    cost = {"settings": settings, "probe_cpu": cpu, "probe_wall": wall, **cost_model(settings, cpu, wall, sizes, calls)}
+    cost["function_url"] = function_url_option(cost)
+    return cost
 
 
 def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, Any], sizes: dict[str, Any],
@@ -395,6 +396,31 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
     }
 
 
+def function_url_option(cost: dict[str, Any]) -> dict[str, Any]:
+    """The Endpoint=FunctionUrl option: a Lambda function URL has no per-request charge and writes no
+    access log, so its parts are the default's without the HTTP API's requests and the access-log line.
+    The function runs the same intake per POST (the CRC's GETs are not per event), so Lambda, DynamoDB,
+    SQS and the handler's own log bytes are the default's."""
+    logs = cost["log_bytes_per_delivery"]
+    parts = {part: dollars for part, dollars in cost["xrelay"].items() if part != "HTTP API requests"}
+    log_bytes = logs["total"] - logs["access_log"]
+    parts["CloudWatch Logs ingest"] = 1e6 * log_bytes / 1024 ** 3 * PRICES["logs_ingest_per_gb"]
+    total = sum(parts.values())
+    floor_behind_url = cost["floor_total"] - cost["floor"]["HTTP API requests"]
+    return {"parts": parts, "total": total, "saving": cost["xrelay_total"] - total, "log_bytes": log_bytes,
+            "ratio": total / cost["floor_total"], "floor_behind_url": floor_behind_url,
+            "ratio_to_floor_behind_url": total / floor_behind_url}
+
+
+def render_function_url(cost: dict[str, Any]) -> list[str]:
+    f = cost["function_url"]
+    return [f"   Endpoint=FunctionUrl (no HTTP API requests, no access log, {f['log_bytes']:.0f} log bytes per "
+            f"delivery): ${f['total']:.2f} per million events, {f['ratio']:.2f}x the floor (${f['saving']:.2f} less "
+            f"than the default); the floor itself behind a function URL: ${f['floor_behind_url']:.2f}, "
+            f"{f['ratio_to_floor_behind_url']:.2f}x",
+            "   by part: " + ", ".join(f"{part} {dollars:.3f}" for part, dollars in f["parts"].items())]
+
+
 def render(cost: dict[str, Any], table) -> list[str]:
     out = [f"8. Cost per million events, list prices {cost['prices_as_of']}; one event per delivery; "
            f"template: {cost['settings']['memory_mb']} MB {cost['settings']['architectures'][0]}, "
@@ -430,6 +456,8 @@ def render(cost: dict[str, Any], table) -> list[str]:
                f"{c['10 events']} (10-event), floor {c['floor']}; billed ms per delivery: intake "
                f"{cost['billed_ms']['intake']:.0f} at {cost['settings']['memory_mb']} MB, floor "
                f"{cost['billed_ms']['floor']:.0f} at {FLOOR_MEMORY_MB} MB")
+    if "function_url" in cost:
+        out.extend(render_function_url(cost))
     out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, one "
                "event per batch (a quiet stream), Lambda's JSON platform lines at INFO (samples, bench/cost.py); not "
                "counted: the reference items of embedded posts and the tombstones (writes beyond the event's own)")

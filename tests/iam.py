@@ -46,13 +46,25 @@ def attached_policies(role: str, **parameters: str) -> list[str]:
     """The AWS::IAM::Policy resources attached to ``role`` that exist with these Parameters."""
     r = resolver(**parameters)
     return [name for name, res in RESOURCES.items()
-            if res["Type"] == "AWS::IAM::Policy" and {"Ref": role} in res["Properties"]["Roles"]
+            if res["Type"] == "AWS::IAM::Policy" and f"ref:{role}" in drop_no_value(r.resolve(res["Properties"]["Roles"]))
             and ("Condition" not in res or r.condition(res["Condition"]))]
 
 
+def deployed_with(function: str) -> dict[str, str]:
+    """The Endpoint under which ``function`` exists (WebhookFunction: FunctionUrl; the others: HttpApi or any)."""
+    condition = RESOURCES[function].get("Condition")
+    for endpoint in TEMPLATE["Parameters"]["Endpoint"]["AllowedValues"]:
+        if condition is None or resolver(Endpoint=endpoint).condition(condition):
+            return {"Endpoint": endpoint}
+    raise AssertionError(f"{function} exists under no Endpoint")
+
+
 def statements(function: str, **parameters: str) -> list[dict[str, Any]]:
+    """The role's statements with these Parameters, under the Endpoint the function exists with."""
+    parameters = {**deployed_with(function), **parameters}
     r = resolver(**parameters)
     role = role_of(function)
+    assert "Condition" not in RESOURCES[role] or r.condition(RESOURCES[role]["Condition"]), f"{role} absent"
     found: list[dict[str, Any]] = []
     for policy in RESOURCES[role]["Properties"].get("Policies", []):
         found.extend(policy["PolicyDocument"]["Statement"])

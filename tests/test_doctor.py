@@ -152,6 +152,10 @@ def test_concurrency_reads_the_account_and_the_stacks_parameters():
 
     check = doctor.concurrency_check_for(Lambda(), {"IntakeReservedConcurrency": "300", "CrcReservedConcurrency": "10"})
     assert check.status == "pass" and "310 reserved" in check.detail
+    # Endpoint=FunctionUrl: one function, under IntakeReservedConcurrency; CrcReservedConcurrency reserves nothing
+    check = doctor.concurrency_check_for(Lambda(), {"IntakeReservedConcurrency": "300", "CrcReservedConcurrency": "10",
+                                                    "Endpoint": "FunctionUrl"})
+    assert check.status == "pass" and "300 reserved" in check.detail
 
 
 def test_the_alarm_topic_needs_a_confirmed_subscriber(stack):

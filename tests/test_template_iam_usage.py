@@ -32,7 +32,7 @@ def both_schemes(monkeypatch, fake_x):
 @contextmanager
 def recorded(monkeypatch, stack):
     """Every AWS call made inside, as (IAM action, logical id of the resource it names, or None)."""
-    for function in ("CrcFunction", "IntakeFunction"):
+    for function in ("CrcFunction", "IntakeFunction", "WebhookFunction"):
         stack.environment(function)  # the emulator's own lookups (the stack's resources), not the function's
     calls: list[tuple[str, str | None]] = []
     physical = {v: k for k, v in stack.stack.resources.items()}
@@ -90,8 +90,26 @@ def test_the_crc_reads_only_the_app_secret_and_answers_with_the_client_secret(bo
 
 def test_the_functions_that_name_the_crc_secret_have_the_parameter():
     # The CRC answers with it; the reconcile says which secret answered when X's CRC fails.
-    for function in ("CrcFunction", "ReconcileFunction"):
+    for function in ("CrcFunction", "WebhookFunction", "ReconcileFunction"):
         variables = iam.RESOURCES[function]["Properties"]["Environment"]["Variables"]
         assert variables["CRC_SIGNING_SECRET"] == {"Ref": "CrcSigningSecret"}, function
     assert json.dumps(iam.TEMPLATE["Parameters"]["CrcSigningSecret"]["AllowedValues"]) == \
         '["auto", "client_secret", "consumer_secret"]'
+
+
+def test_the_function_url_function_may_make_every_call_the_crc_and_intake_make(both_schemes, stack, monkeypatch):
+    """Endpoint=FunctionUrl: WebhookFunction's one role covers both paths, both schemes, a refusal."""
+    def request(method: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> int:
+        event = json.loads((ROOT / "events" / ("WebhookFunction.json" if method == "POST" else
+                                               "WebhookFunction-crc.json")).read_text())
+        if body is not None:
+            event["body"] = body.decode()
+            event["headers"] = {"content-type": "application/json", **(headers or {})}
+        return stack.invoke("WebhookFunction", event)["statusCode"]
+
+    with recorded(monkeypatch, stack) as calls:
+        assert request("GET") == 200
+        assert request("POST", DELIVERY, {OAUTH2_HEADER: sign(CLIENT_SECRET, DELIVERY)}) == 200
+        assert request("POST", DELIVERY, {LEGACY_HEADER: sign("wrong", DELIVERY)}) == 403
+    assert ("dynamodb:PutItem", "StateTable") in calls
+    assert ungranted("WebhookFunction", calls) == []

@@ -31,6 +31,32 @@ PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::Partition", "AWS::Region", "AWS::St
 # Alarms on one-off counts: they return to OK by themselves minutes later, so an OK notification
 # would say nothing. Every other alarm watches a state and notifies its recovery too.
 ONE_OFF_ALARMS = {"QuarantineAlarm", "OutageMinutesLostAlarm", "ReplayIncompleteAlarm"}
+# The Endpoint Parameter: the HTTP API (CrcFunction, IntakeFunction) or WebhookFunction's function URL.
+ENDPOINTS = PARAMETERS["Endpoint"]["AllowedValues"]
+
+
+def mode(endpoint: str) -> tpl.Resolver:
+    values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", "Endpoint": endpoint})
+    return tpl.Resolver(TEMPLATE, values, ref=lambda name: f"ref:{name}", get_att=lambda *_: "")
+
+
+def present(endpoint: str) -> set[str]:
+    """The resources CloudFormation creates with this Endpoint (the other Parameters' defaults)."""
+    resolver = mode(endpoint)
+    return {name for name, res in RESOURCES.items() if "Condition" not in res or resolver.condition(res["Condition"])}
+
+
+def chosen(node: Any, endpoint: str) -> Any:
+    """node with every Fn::If decided as with this Endpoint and AWS::NoValue dropped (other intrinsics kept)."""
+    if isinstance(node, list):
+        items = [chosen(item, endpoint) for item in node]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return chosen(yes if mode(endpoint).condition(name) else no, endpoint)
+        return {key: chosen(value, endpoint) for key, value in node.items()}
+    return node
 
 
 def metric_filter_metrics() -> set[str]:
@@ -43,7 +69,9 @@ XRELAY_METRICS = {value for name, value in vars(M).items() if name.isupper()} | 
 
 def services() -> set[str]:
     """The ``service`` dimension values: each function's, and the API access log's (the metric filters)."""
-    found = {RESOURCES[f]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in FUNCTIONS}
+    # WebhookFunction (Endpoint=FunctionUrl) names none: it counts as crc and as intake, by path.
+    found = {RESOURCES[f]["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") for f in FUNCTIONS}
+    found.discard(None)
     access_log = RESOURCES["WebhookApi"]["Properties"]["AccessLogSettings"]["Format"]["Fn::Sub"]
     found.add(json.loads(access_log.replace("${Stage}", "dev"))["service"])
     return found
@@ -64,20 +92,26 @@ def alarm_metrics(props: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
             yield metric["Namespace"], metric["MetricName"], {d["Name"]: d["Value"] for d in metric["Dimensions"]}
 
 
-def check_metric(namespace: str, name: str, dimensions: dict[str, Any], ref: Any, get_att: Any) -> None:
+def check_metric(namespace: str, name: str, dimensions: dict[str, Any], ref: Any, get_att: Any,
+                 endpoint: str = "HttpApi") -> None:
     """The metric exists: one of ours with our dimensions, or an AWS metric of one of this stack's resources."""
+    created = present(endpoint)
     if namespace == "xrelay":
-        assert name in XRELAY_METRICS, f"no function or metric filter emits {name}"
+        filtered = {t["MetricName"] for n, res in RESOURCES.items() if res["Type"] == "AWS::Logs::MetricFilter"
+                    and n not in created for t in res["Properties"]["MetricTransformations"]}
+        assert name in XRELAY_METRICS - filtered, f"no function or metric filter emits {name}"
         assert set(dimensions) == {"service", "Stage"} and dimensions["Stage"] == ref("Stage")
         assert dimensions["service"] in SERVICES
     elif namespace == "AWS/Lambda":
         assert dimensions == {"FunctionName": dimensions["FunctionName"]}
-        assert dimensions["FunctionName"] in [ref(f) for f in FUNCTIONS]
+        assert dimensions["FunctionName"] in [ref(f) for f in FUNCTIONS if f in created]
+        if name.startswith("Url"):  # a function URL's own metrics
+            assert dimensions["FunctionName"] == ref("WebhookFunction")
     elif namespace == "AWS/SQS":
         queues = [q for q, res in RESOURCES.items() if res["Type"] == "AWS::SQS::Queue"]
         assert dimensions["QueueName"] in [get_att(q, "QueueName") for q in queues]
     elif namespace == "AWS/ApiGateway":
-        assert dimensions == {"ApiId": ref("WebhookApi")}
+        assert "WebhookApi" in created and dimensions == {"ApiId": ref("WebhookApi")}
     else:
         raise AssertionError(f"unexpected namespace {namespace}")
 
@@ -99,13 +133,14 @@ def test_every_alarm_notifies_the_alarm_topic(alarm):
     assert "AlarmName" not in props  # `xrelay status` finds the stack's alarms by CloudFormation's names
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("alarm", ALARMS)
-def test_every_alarm_reads_metrics_that_exist(alarm):
-    props = RESOURCES[alarm]["Properties"]
+def test_every_alarm_reads_metrics_that_exist(alarm, endpoint):
+    props = chosen(RESOURCES[alarm]["Properties"], endpoint)
     metrics = list(alarm_metrics(props))
     assert metrics
     for namespace, name, dimensions in metrics:
-        check_metric(namespace, name, dimensions, template_ref, template_get_att)
+        check_metric(namespace, name, dimensions, template_ref, template_get_att, endpoint)
     if "Metrics" in props:
         returned = [q for q in props["Metrics"] if q["ReturnData"]]
         assert len(returned) == 1 and "Expression" in returned[0]
@@ -130,23 +165,41 @@ def test_the_throttling_alarm_counts_api_429s_from_the_access_log():
     assert fields["status"] == "$context.status" and fields["stage"] == "dev"
     (transformation,) = props["MetricTransformations"]
     assert {d["Key"]: d["Value"] for d in transformation["Dimensions"]} == {"service": "$.service", "Stage": "$.stage"}
-    throttling = {(ns, metric) for ns, metric, _ in alarm_metrics(RESOURCES["ThrottlingAlarm"]["Properties"])}
+    alarm = chosen(RESOURCES["ThrottlingAlarm"]["Properties"], "HttpApi")
+    throttling = {(ns, metric) for ns, metric, _ in alarm_metrics(alarm)}
     assert throttling == {("xrelay", transformation["MetricName"]), ("AWS/Lambda", "Throttles")}
+    assert spec["Condition"] == "ViaHttpApi"  # no API, no access log: nothing to filter
+
+
+def test_with_a_function_url_the_alarms_read_the_one_function_and_its_url():
+    """No API in front: its throttle is Lambda's (IntakeReservedConcurrency), its 5xx the function URL's."""
+    throttling = chosen(RESOURCES["ThrottlingAlarm"]["Properties"], "FunctionUrl")
+    assert list(alarm_metrics(throttling)) == [("AWS/Lambda", "Throttles", {"FunctionName": {"Ref": "WebhookFunction"}})]
+    unavailable = list(alarm_metrics(chosen(RESOURCES["IntakeUnavailableAlarm"]["Properties"], "FunctionUrl")))
+    lambda_metrics = {(name, dims["FunctionName"]["Ref"]) for ns, name, dims in unavailable if ns == "AWS/Lambda"}
+    assert lambda_metrics == {("Url5xxCount", "WebhookFunction"), ("Errors", "WebhookFunction"),
+                              ("Throttles", "WebhookFunction")}
+    crc = list(alarm_metrics(chosen(RESOURCES["CrcFailingAlarm"]["Properties"], "FunctionUrl")))
+    assert ("AWS/Lambda", "Errors", {"FunctionName": {"Ref": "WebhookFunction"}}) in crc
+    # the xrelay metrics keep their service (WebhookFunction counts as crc and as intake)
+    assert {dims["service"] for ns, _, dims in unavailable if ns == "xrelay"} == {"intake", "crc"}
 
 
 # ------------------------------------------------------------------------------------------ dashboard
 
-def dashboard() -> dict[str, Any]:
-    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+def dashboard(endpoint: str = "HttpApi") -> dict[str, Any]:
+    body, variables = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     for name in re.findall(r"\$\{([^}!]+)\}", body):
-        assert name in PSEUDO_PARAMETERS or name in PARAMETERS or name.split(".")[0] in RESOURCES, name
-    values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", "Stage": "prod"})
+        assert name in PSEUDO_PARAMETERS or name in PARAMETERS or name in variables or \
+            name.split(".")[0] in RESOURCES, name
+    values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", "Stage": "prod", "Endpoint": endpoint})
     resolver = tpl.Resolver(TEMPLATE, values, ref=lambda name: f"ref:{name}",
                             get_att=lambda name, attribute: f"att:{name}.{attribute}")
-    return json.loads(resolver.resolve({"Fn::Sub": body}))
+    return json.loads(resolver.resolve({"Fn::Sub": [body, variables]}))
 
 
 DASHBOARD = dashboard()
+DASHBOARDS = {endpoint: dashboard(endpoint) for endpoint in ENDPOINTS}
 
 
 def dashboard_ref(name: str) -> str:
@@ -157,9 +210,9 @@ def dashboard_get_att(name: str, attribute: str) -> str:
     return f"att:{name}.{attribute}"
 
 
-def dashboard_metrics() -> Iterator[tuple[str, str, dict[str, str], dict[str, Any]]]:
+def dashboard_metrics(endpoint: str = "HttpApi") -> Iterator[tuple[str, str, dict[str, str], dict[str, Any]]]:
     """(namespace, name, dimensions, options) of every metric graphed; SEARCH expressions included."""
-    for widget in DASHBOARD["widgets"]:
+    for widget in DASHBOARDS[endpoint]["widgets"]:
         for metric in widget["properties"].get("metrics", []):
             if isinstance(metric[0], dict):
                 expression = metric[0]["expression"]
@@ -173,13 +226,22 @@ def dashboard_metrics() -> Iterator[tuple[str, str, dict[str, str], dict[str, An
                 yield values[0], values[1], dict(zip(values[2::2], values[3::2], strict=True)), options
 
 
-def test_the_dashboard_graphs_only_metrics_that_exist():
-    for namespace, name, dimensions, options in dashboard_metrics():
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_the_dashboard_graphs_only_metrics_that_exist(endpoint):
+    for namespace, name, dimensions, options in dashboard_metrics(endpoint):
         if "schema" in options:  # a SEARCH: the dimension set intake emits EventsReceived with
             assert namespace == "xrelay" and name == M.EVENTS_RECEIVED and dimensions["Stage"] == "prod"
             assert options["schema"] == {"EventType", "Source", "Stage", "service"}
             continue
-        check_metric(namespace, name, dimensions, dashboard_ref, dashboard_get_att)
+        check_metric(namespace, name, dimensions, dashboard_ref, dashboard_get_att, endpoint)
+
+
+def test_with_a_function_url_the_dashboard_graphs_the_one_function_and_its_url():
+    graphed = {(namespace, name, dims.get("FunctionName")) for namespace, name, dims, _ in dashboard_metrics("FunctionUrl")}
+    assert {("AWS/Lambda", "Duration", "ref:WebhookFunction"), ("AWS/Lambda", "UrlRequestLatency", "ref:WebhookFunction"),
+            ("AWS/Lambda", "Url5xxCount", "ref:WebhookFunction"), ("AWS/Lambda", "Throttles", "ref:WebhookFunction")} <= graphed
+    assert not {g for g in graphed if g[0] == "AWS/ApiGateway" or g[1] == "RequestsThrottled"}
+    assert len(DASHBOARDS["FunctionUrl"]["widgets"]) == len(DASHBOARD["widgets"])  # the same screen
 
 
 def test_the_dashboard_shows_what_the_operator_asked_for():
@@ -270,6 +332,17 @@ def test_the_webhook_url_is_on_the_custom_domain_when_there_is_one(domain, url):
     values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", "CustomDomainName": domain})
     resolver = tpl.Resolver(TEMPLATE, values, ref=lambda name: f"ref:{name}", get_att=lambda *_: "")
     assert resolver.resolve(TEMPLATE["Outputs"]["WebhookUrl"]["Value"]) == url
+
+
+def test_with_a_function_url_the_webhook_url_is_the_function_urls_webhook_path():
+    values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", "Endpoint": "FunctionUrl"})
+    url = "https://a1b2c3.lambda-url.us-east-1.on.aws/"  # Lambda's FunctionUrl attribute ends with "/"
+    resolver = tpl.Resolver(TEMPLATE, values, ref=lambda name: f"ref:{name}",
+                            get_att=lambda name, attribute: url if (name, attribute) == ("WebhookFunctionUrl",
+                                                                                        "FunctionUrl") else None)
+    assert resolver.resolve(TEMPLATE["Outputs"]["WebhookUrl"]["Value"]) == url + "webhook"
+    from xrelay.function_url import WEBHOOK_PATH
+    assert url.rstrip("/") + WEBHOOK_PATH == url + "webhook"  # the path the function answers
 
 
 # -------------------------------------------------------------------------------------------- README

@@ -92,7 +92,8 @@ def test_every_function_has_its_own_least_privilege_role(function, parameters):
 
 # What each function does with KmsKeyArn's key: DynamoDB reads and writes need kms:Decrypt of the
 # table key, sending to an encrypted queue also kms:GenerateDataKey; the CRC touches neither.
-KMS_USE = {"CrcFunction": set(), "IntakeFunction": {"kms:Decrypt"}, "ReconcileFunction": {"kms:Decrypt"},
+KMS_USE = {"CrcFunction": set(), "IntakeFunction": {"kms:Decrypt"}, "WebhookFunction": {"kms:Decrypt"},
+           "ReconcileFunction": {"kms:Decrypt"},
            "ReplayFunction": {"kms:Decrypt"}, "PublisherFunction": {"kms:Decrypt", "kms:GenerateDataKey"}}
 
 
@@ -198,7 +199,8 @@ def test_log_retention_takes_only_values_cloudwatch_logs_accepts():
 
 
 @pytest.mark.parametrize("function,parameter", [("IntakeFunction", "IntakeReservedConcurrency"),
-                                                ("CrcFunction", "CrcReservedConcurrency")])
+                                                ("CrcFunction", "CrcReservedConcurrency"),
+                                                ("WebhookFunction", "IntakeReservedConcurrency")])
 def test_public_functions_reserve_concurrency_unless_it_is_zero(function, parameter):
     assert "ReservedConcurrentExecutions" not in properties(function, **{parameter: "0"})
     assert properties(function, **{parameter: "25"})["ReservedConcurrentExecutions"] == "25"
@@ -234,8 +236,30 @@ def test_the_custom_domain_exists_only_with_its_certificate():
     mapping = RESOURCES["WebhookDomainMapping"]["Properties"]
     assert (mapping["ApiId"], mapping["DomainName"]) == ({"Ref": "WebhookApi"}, {"Ref": "WebhookDomain"})
     rule = TEMPLATE["Rules"]["CustomDomainNeedsCertificate"]
-    assert rule["RuleCondition"] == TEMPLATE["Conditions"]["HasCustomDomain"]
+    # HasCustomDomain: a CustomDomainName, with the HTTP API (FunctionUrlHasNoCustomDomain refuses the rest)
+    assert TEMPLATE["Conditions"]["HasCustomDomain"]["Fn::And"] == [rule["RuleCondition"], {"Condition": "ViaHttpApi"}]
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
+
+
+def refused_by_rules(**parameters: str) -> list[str]:
+    """The AssertDescriptions CloudFormation would stop the deploy with, for these Parameters."""
+    values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", **parameters})
+    resolver = tpl.Resolver(TEMPLATE, values, ref=lambda name: f"ref:{name}", get_att=lambda *_: "")
+    return [a["AssertDescription"] for rule in TEMPLATE["Rules"].values() if resolver.resolve(rule["RuleCondition"])
+            for a in rule["Assertions"] if not resolver.resolve(a["Assert"])]
+
+
+def test_a_function_url_with_a_custom_domain_is_refused_in_one_sentence_that_says_what_to_do():
+    domain = {"CustomDomainName": "x-webhook.example.com",
+              "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}
+    assert refused_by_rules(**domain) == []
+    assert refused_by_rules(Endpoint="FunctionUrl") == []
+    (refusal,) = refused_by_rules(Endpoint="FunctionUrl", **domain)
+    assert "CustomDomainName" in refusal and "CloudFront" in refusal and "Endpoint=HttpApi" in refusal
+    for name in ("WebhookDomain", "WebhookDomainMapping", "WebhookApi"):  # and nothing of the API is created
+        condition = RESOURCES[name]["Condition"]
+        values = tpl.parameter_values(TEMPLATE, {"XAppSecretArn": "arn", "Endpoint": "FunctionUrl", **domain})
+        assert not tpl.Resolver(TEMPLATE, values, ref=str, get_att=lambda *_: "").condition(condition), name
 
 
 @pytest.mark.parametrize("parameter,value,allowed", [

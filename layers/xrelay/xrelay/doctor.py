@@ -432,6 +432,9 @@ def concurrency_check_for(lambda_client: Any, params: dict[str, str]) -> Check:
         return Check(name="concurrency", status="skip",
                      detail=f"the account's Lambda settings could not be read ({type(exc).__name__}; the local "
                             "stack has none)")
-    reserved = sum(int(params.get(p) or 0) for p in ("IntakeReservedConcurrency", "CrcReservedConcurrency"))
+    # Endpoint=FunctionUrl: one WebhookFunction under IntakeReservedConcurrency; no CrcFunction to reserve for.
+    reserving = ("IntakeReservedConcurrency",) if params.get("Endpoint") == "FunctionUrl" else \
+        ("IntakeReservedConcurrency", "CrcReservedConcurrency")
+    reserved = sum(int(params.get(p) or 0) for p in reserving)
     return concurrency_check(int(settings["ConcurrentExecutions"]), reserved)
 

@@ -258,7 +258,8 @@ def aws_endpoint_is_local() -> bool:
 
 def is_deployed(resources: dict[str, str]) -> bool:
     """A deployed stack runs the functions; ``xrelay local``'s stack holds only the tables and queues."""
-    return "IntakeFunction" in resources and not aws_endpoint_is_local()
+    intake = "IntakeFunction" in resources or "WebhookFunction" in resources  # HttpApi's, or FunctionUrl's
+    return intake and not aws_endpoint_is_local()
 
 
 def gather(stack_name: str, *, now: datetime | None = None, deployed: bool | None = None,
