@@ -3,7 +3,8 @@
 The floor design is what any receiver must do: HTTP API -> one Lambda -> HMAC check + json.loads ->
 one conditional PutItem of the raw event (1 WRU) -> one SQS SendMessage; nothing logged but Lambda's
 platform lines. xrelay's figures come from the template's own settings (memory, retention, PITR, the
-access-log format, the publisher's batch size) and from measurements:
+access-log format, Lambda's platform lines as each function's LoggingConfig sets them, the publisher's
+batch size) and from measurements:
 
 - the probe (``python bench/cost.py --probe``, a fresh process with IntakeFunction's environment) runs
   the real handler, ``functions/intake/app.py`` (Powertools logger and metrics included), against
@@ -11,7 +12,8 @@ access-log format, the publisher's batch size) and from measurements:
   serialisation and parsing are in the CPU figure and the responder's are not. It measures the bytes
   the handler writes to stdout (CloudWatch Logs) per delivery, CPU per event, and, with a 5 ms
   DynamoDB, the wall time per delivery: deliveries per second per concurrent execution and the
-  concurrency 2,500 deliveries per second need;
+  concurrency 2,500 deliveries per second need. It also runs ``functions/publisher/app.py`` on one
+  stream batch of one new event (``events/PublisherFunction.json``) for the publisher's log bytes;
 - write units, stored bytes and SQS calls per event come from sections 3 and 4 of bench/run.py.
 
 Lambda's billed duration is modelled as the measured wall time, with its CPU part stretched by the
@@ -56,12 +58,21 @@ PRICES = {
 LAMBDA_MB_PER_VCPU = 1769
 DAYS_PER_MONTH = 30.44
 FLOOR_MEMORY_MB = 128  # the floor's function: HMAC + one PutItem fit the smallest size
-# Lambda's own lines per invocation (text log format, as the template sets none): START, END, REPORT.
+# Lambda's own lines per warm invocation in its text log format: START, END, REPORT (the floor's).
 PLATFORM_LINES = (
     "START RequestId: 6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55 Version: $LATEST\n"
     "END RequestId: 6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55\n"
     "REPORT RequestId: 6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55\tDuration: 21.37 ms\tBilled Duration: 22 ms\t"
     "Memory Size: 512 MB\tMax Memory Used: 97 MB\t\n"
+)
+# The same in Lambda's JSON log format, at SystemLogLevel INFO (platform.start, platform.report); at
+# WARN Lambda writes neither (AWS Lambda docs, "Log-level filtering").
+PLATFORM_LINES_JSON = (
+    '{"time":"2026-12-04T23:15:02.114Z","type":"platform.start","record":{"requestId":'
+    '"6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55","version":"$LATEST"}}\n'
+    '{"time":"2026-12-04T23:15:02.136Z","type":"platform.report","record":{"requestId":'
+    '"6f0d3a8e-93b5-4c1e-b7a1-2a6a6f1d9c55","metrics":{"durationMs":21.37,"billedDurationMs":22,'
+    '"memorySizeMB":512,"maxMemoryUsedMB":97},"status":"success"}}\n'
 )
 # Values of an ordinary delivery for the access log's $context variables.
 ACCESS_LOG_VALUES = {
@@ -163,6 +174,7 @@ def probe(mode: str, rounds: int) -> dict[str, Any]:
                     out[f"log_{name}"] = {"bytes_per_delivery": len(written) / len(evts),
                                           "lines_per_delivery": written.count(b"\n") / len(evts),
                                           "events_per_delivery": events / len(evts)}
+                out["log_publisher"] = publisher_log_bytes(capture, sink)
                 # CPU per event, whole path (handler + botocore + HTTP), and the floor's.
                 cpu_runs, floor_runs, event_count = [], [], 0
                 for _ in range(rounds):
@@ -195,6 +207,29 @@ def probe(mode: str, rounds: int) -> dict[str, Any]:
     return out
 
 
+def publisher_log_bytes(capture: Path, sink) -> dict[str, float]:
+    """What PublisherFunction writes for one stream batch of one new event (a quiet stream), its real
+    handler against the same responder: events/PublisherFunction.json, after a warm-up batch."""
+    import importlib.util
+
+    from xrelay.local import FakeContext
+
+    spec = importlib.util.spec_from_file_location("publisher_app", ROOT / "functions" / "publisher" / "app.py")
+    publisher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publisher)
+    batch = json.loads((ROOT / "events" / "PublisherFunction.json").read_text())
+    publisher.handler(batch, FakeContext("PublisherFunction"))
+    sys.stdout.flush()
+    start = os.fstat(sink.fileno()).st_size
+    answer = publisher.handler(batch, FakeContext("PublisherFunction"))
+    sys.stdout.flush()
+    if answer.get("batchItemFailures"):
+        raise RuntimeError(f"publisher failed its batch: {answer}")
+    written = capture.read_bytes()[start:]
+    return {"bytes_per_batch": len(written), "lines_per_batch": written.count(b"\n"),
+            "events_per_batch": sum(r["eventName"] == "INSERT" for r in batch["Records"])}
+
+
 # ============================================================================ driving the probe
 
 
@@ -215,6 +250,17 @@ def run_probe(env: dict[str, str], mode: str, delay_ms: float, rounds: int, scra
         fake.wait()
 
 
+def platform_bytes(function: dict[str, Any], params: dict[str, Any]) -> int:
+    """Lambda's own lines per invocation as the function's LoggingConfig sets them (Parameter defaults)."""
+    config = function["Properties"].get("LoggingConfig", {})
+    level = config.get("SystemLogLevel", "INFO")
+    if isinstance(level, dict):
+        level = params[level["Ref"]]["Default"]
+    if config.get("LogFormat", "Text") != "JSON":
+        return len(PLATFORM_LINES.encode())
+    return 0 if level == "WARN" else len(PLATFORM_LINES_JSON.encode())
+
+
 def template_settings() -> dict[str, Any]:
     sys.path.insert(0, str(LAYER))
     from xrelay.template import load
@@ -231,12 +277,15 @@ def template_settings() -> dict[str, Any]:
         raise RuntimeError(f"access-log variable without a sample value: {line}")
     table = resources["EventsTable"]["Properties"]
     mapping = resources["PublisherFunction"]["Properties"]["Events"]["NewEvents"]["Properties"]
+
     return {
         "memory_mb": function["MemorySize"],
         "architectures": function["Architectures"],
         "retention_days": int(params["RetentionDays"]["Default"]),
         "pitr": bool(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]),
         "access_log_bytes": len(line.encode()) + 1,
+        "platform_bytes": {name: platform_bytes(resources[f"{name.capitalize()}Function"], params)
+                           for name in ("intake", "publisher")},
         "publisher_batch_size": mapping["BatchSize"],
         "indexes": [g["IndexName"] for g in table.get("GlobalSecondaryIndexes", [])],
     }
@@ -265,7 +314,7 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
     gb = 1024 ** 3
     months_stored = settings["retention_days"] / DAYS_PER_MONTH
     storage_rate = p["dynamodb_storage_per_gb_month"] + (p["dynamodb_pitr_per_gb_month"] if settings["pitr"] else 0)
-    platform = len(PLATFORM_LINES.encode())
+    platform = len(PLATFORM_LINES.encode())  # the floor's function: text format, Lambda's defaults
 
     # xrelay ----------------------------------------------------------------
     ref = next(s for s in calls["scenarios"] if s["name"].startswith("XAA 1 event"))
@@ -274,8 +323,11 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
     # At a busy stream the batch fills up to BatchSize; at a quiet one it holds one event: the quiet case.
     publisher_ms_per_event = intake_ms  # assumption: one stream batch's work ~ one delivery's (same client calls)
     sqs_requests = ref["async"]["by_operation"].get("sqs.SendMessageBatch", 0) / ref["events"]
-    log_bytes = cpu["log_reference"]["bytes_per_delivery"] + platform + settings["access_log_bytes"]
-    log_bytes += publisher_invocations * platform  # the publisher's own lines, assumed platform-only
+    platforms = settings["platform_bytes"]
+    # The publisher's measured bytes per batch (its EMF document) and Lambda's lines, per invocation.
+    publisher_bytes = cpu["log_publisher"]["bytes_per_batch"] + platforms["publisher"]
+    log_bytes = (cpu["log_reference"]["bytes_per_delivery"] + platforms["intake"] + settings["access_log_bytes"]
+                 + publisher_invocations * publisher_bytes)
     xrelay = {
         "HTTP API requests": p["http_api_per_million_requests"],
         "Lambda requests": p["lambda_per_million_requests"] * (1 + publisher_invocations),
@@ -334,8 +386,10 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
         "floor_total": sum(floor.values()),
         "ratio": sum(xrelay.values()) / sum(floor.values()),
         "billed_ms": {"intake": intake_ms, "floor": floor_ms},
-        "log_bytes_per_delivery": {"handler": cpu["log_reference"]["bytes_per_delivery"], "platform": platform,
-                                   "access_log": settings["access_log_bytes"], "total": log_bytes},
+        "log_bytes_per_delivery": {"handler": cpu["log_reference"]["bytes_per_delivery"],
+                                   "platform": platforms["intake"], "access_log": settings["access_log_bytes"],
+                                   "publisher": publisher_invocations * publisher_bytes, "total": log_bytes,
+                                   "floor": platform},
         "deliveries_per_second_per_execution": {"1 event": per_second, "10 events": per_second_ten,
                                                 "floor": 1000 / wall["wall_ms_floor"]},
         "concurrency_for_burst": {"1 event": math.ceil(REPLAY_BURST_PER_SECOND / per_second),
@@ -393,7 +447,9 @@ def render(cost: dict[str, Any], table) -> list[str]:
                f"({cpu['log_reference']['lines_per_delivery']:.0f} lines; all fixtures: "
                f"{cpu['log_fixtures']['bytes_per_delivery']:.0f} B, 10-event delivery: "
                f"{cpu['log_ten']['bytes_per_delivery']:.0f} B) + Lambda's platform lines {logs['platform']} "
-               f"+ access log {logs['access_log']} = {logs['total']:.0f} B")
+               f"+ access log {logs['access_log']} + publisher {logs['publisher']:.0f} (its "
+               f"{cpu['log_publisher']['lines_per_batch']} lines per batch + platform "
+               f"{cost['settings']['platform_bytes']['publisher']}) = {logs['total']:.0f} B; floor {logs['floor']} B")
     out.append(f"   CPU per event incl. botocore + HTTP (fake at the HTTP level, {cpu['fixtures']['events']} fixture "
                f"events): xrelay {cpu['cpu_us_per_event']:.0f} us, floor {cpu['floor_cpu_us_per_event']:.0f} us "
                f"({cpu['cpu_us_per_event'] / cpu['floor_cpu_us_per_event']:.1f}x)")
@@ -407,9 +463,9 @@ def render(cost: dict[str, Any], table) -> list[str]:
                f"{cost['billed_ms']['floor']:.0f} at {FLOOR_MEMORY_MB} MB")
     if "function_url" in cost:
         out.extend(render_function_url(cost))
-    out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, its "
-               "logs platform lines only, one event per batch (a quiet stream); not counted: the reference items of "
-               "embedded posts and the tombstones (writes beyond the event's own)")
+    out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, one "
+               "event per batch (a quiet stream), Lambda's JSON platform lines at INFO (samples, bench/cost.py); not "
+               "counted: the reference items of embedded posts and the tombstones (writes beyond the event's own)")
     return out
 
 

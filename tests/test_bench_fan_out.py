@@ -21,9 +21,10 @@ def fan_out(send_message_batch_calls_per_event: float) -> dict[str, float]:
                                                        send_message_batch_calls_per_event * events}}}]}
     row = {"raw_bytes": 500, "gsi_bytes": 100, "by_user_bytes_if_on": 100, "by_post_bytes": 0}
     sizes = {"wcu_mean": 2.0, "billed_storage_bytes_mean": 1000, "index_users": True, "per_event": [row]}
-    settings = {"memory_mb": 512, "retention_days": 30, "pitr": True, "access_log_bytes": 200}
+    settings = {"memory_mb": 512, "retention_days": 30, "pitr": True, "access_log_bytes": 200,
+                "platform_bytes": {"intake": 0, "publisher": 0}}
     wall = {"wall_ms_reference": 10, "cpu_ms_reference": 5, "wall_ms_floor": 10, "cpu_ms_floor": 5, "wall_ms_ten": 20}
-    cpu = {"log_reference": {"bytes_per_delivery": 300}}
+    cpu = {"log_reference": {"bytes_per_delivery": 300}, "log_publisher": {"bytes_per_batch": 200}}
     return {mode: round(d, 2) for mode, d in cost.cost_model(settings, cpu, wall, sizes, calls)["fan_out"].items()}
 
 

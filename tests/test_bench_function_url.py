@@ -20,9 +20,9 @@ def modelled(access_log_bytes: int) -> dict:
     sizes = {"wcu_mean": 2.0, "billed_storage_bytes_mean": 1000, "index_users": False,
              "per_event": [{"raw_bytes": 500, "gsi_bytes": 0, "by_user_bytes_if_on": 100, "by_post_bytes": 0}]}
     settings = {"memory_mb": 512, "retention_days": 30, "pitr": True, "access_log_bytes": access_log_bytes,
-                "architectures": ["arm64"]}
+                "architectures": ["arm64"], "platform_bytes": {"intake": 0, "publisher": 0}}
     wall = {"wall_ms_reference": 10, "cpu_ms_reference": 5, "wall_ms_floor": 10, "cpu_ms_floor": 5, "wall_ms_ten": 20}
-    cpu = {"log_reference": {"bytes_per_delivery": 800, "lines_per_delivery": 2}}
+    cpu = {"log_reference": {"bytes_per_delivery": 800, "lines_per_delivery": 2}, "log_publisher": {"bytes_per_batch": 200}}
     result = {"settings": settings, "probe_cpu": cpu, "probe_wall": wall,
               **cost.cost_model(settings, cpu, wall, sizes, calls)}
     result["function_url"] = cost.function_url_option(result)

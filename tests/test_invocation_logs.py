@@ -1,5 +1,6 @@
-"""Issue 16: intake writes one short log line and one EMF document per delivery (log bytes were most
-of its cost after the writes), with the metric names and dimensions operators alarm on unchanged."""
+"""Issue 16: at INFO intake writes one line per delivery, its EMF document (log bytes were most of its
+cost after the writes), with the metric names and dimensions operators alarm on unchanged; the
+delivery's summary and events at DEBUG."""
 
 import io
 import json
@@ -23,7 +24,7 @@ def directives(doc: dict) -> dict[str, list[str]]:
     return {m["Name"]: d["Dimensions"][0] for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
 
 
-def test_a_delivery_prints_one_log_line_and_one_emf_document_with_every_metric(stack, capsys):
+def test_a_delivery_prints_one_line_its_emf_document_with_every_metric_and_the_request_id(stack, capsys):
     import sys
 
     # The handler's logger writes to the stdout of when it was made (maybe an earlier test's capture).
@@ -31,16 +32,44 @@ def test_a_delivery_prints_one_log_line_and_one_emf_document_with_every_metric(s
         handler.stream = sys.stdout
     assert post(stack, fixture_bytes("aaa/tweet_create_two.json"))[0] == 200
     logs, docs = lines(capsys)
-    assert len(docs) == 1 and len(logs) == 1
+    assert logs == [] and len(docs) == 1
     assert directives(docs[0]) == {"DeliveriesSignedLegacy": ["Stage", "service"], "EventsStored": ["Stage", "service"],
                                    "EventsReceived": ["Stage", "Source", "EventType", "service"]}
     assert values(docs, "EventsReceived", Source="aaa", EventType="post.create", Stage="dev", service="intake") == [2.0]
     assert values(docs, "EventsStored", Stage="dev", service="intake") == [2.0]
-    line = logs[0]
-    assert line["message"] == "delivery accepted" and (line["events"], line["new"], line["duplicates"]) == (2, 2, 0)
-    assert line["request_id"] and line["correlation_id"]
-    assert not {"function_arn", "function_name", "function_memory_size", "cold_start", "quarantined"} & set(line)
-    assert len(json.dumps(line, separators=(",", ":"))) < 320  # was 541 bytes with Powertools' Lambda context
+    assert docs[0]["request_id"]  # ties the metrics to Lambda's and Powertools' lines of the same invocation
+    assert len(json.dumps(docs[0], separators=(",", ":"))) < 560  # was 801 bytes in two lines
+
+
+def test_at_debug_the_delivery_is_summarised_with_its_events(stack, capsys):
+    import sys
+
+    logger = stack.module("IntakeFunction").logger
+    for handler in logger.handlers:
+        handler.stream = sys.stdout
+    logger.setLevel("DEBUG")
+    try:
+        assert post(stack, fixture_bytes("aaa/tweet_create_two.json"))[0] == 200
+    finally:
+        logger.setLevel("INFO")
+    logs, docs = lines(capsys)
+    (line,) = [entry for entry in logs if entry["message"] == "delivery accepted"]
+    assert (line["level"], line["events"], line["new"], line["duplicates"], line["quarantined"]) == (
+        "DEBUG", 2, 2, 0, False)
+    assert len(line["event_keys"]) == 2 and line["event_types"] == ["post.create"]
+    assert line["correlation_id"] and line["function_request_id"] == docs[0]["request_id"]
+
+
+def test_the_request_id_is_kept_when_no_count_has_a_document_of_its_own(capsys, monkeypatch):
+    from xrelay.observability import count_with, make_metrics
+
+    monkeypatch.setenv("STAGE", "dev")
+    metrics = make_metrics("probe-metadata")
+    metrics.add_metadata("request_id", "req-9")
+    count_with(metrics, "ControlMessages", 1, Kind="replay_job_status")
+    metrics.flush_metrics()
+    (doc,) = lines(capsys)[1]
+    assert doc["request_id"] == "req-9" and values([doc], "ControlMessages", Kind="replay_job_status") == [1.0]
 
 
 def test_counts_needing_other_values_of_a_dimension_go_to_a_second_document(capsys, monkeypatch):

@@ -24,7 +24,7 @@ intake = Intake(
 
 
 @metrics.log_metrics
-@compact_lambda_context(logger)  # one short line per delivery; the full context at DEBUG
+@compact_lambda_context(logger, metrics)  # one line per delivery: its EMF document; more at DEBUG
 def _handle(event, context):
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     # Writes stop in time to answer before the function's timeout (what is left is quarantined).

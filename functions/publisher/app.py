@@ -7,7 +7,7 @@ from xrelay.aws import client
 from xrelay.bus import BusMode, BusTarget
 from xrelay.compliance import Compliance
 from xrelay.config import Settings
-from xrelay.observability import M, count, make_logger, make_metrics, make_tracer
+from xrelay.observability import M, compact_lambda_context, count, make_logger, make_metrics, make_tracer
 from xrelay.publisher import publish
 from xrelay.store import EventStore
 
@@ -26,8 +26,10 @@ sqs = client("sqs")
 events = EventStore(SETTINGS.events_table, SETTINGS.retention_days, ddb=client("dynamodb"))
 
 
+# At INFO an ordinary batch writes its EMF document only; a warning or an error carries the request id,
+# not Powertools' whole Lambda context (which comes back at DEBUG).
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+@compact_lambda_context(logger)
 def _handle(event, context):
     compliance = Compliance(events, PURGE_ON_REVOKE, logger)
     result = publish(event, sqs, SETTINGS.events_queue_url, compliance, logger, failures_url=FAILURES_URL,

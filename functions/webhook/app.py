@@ -53,7 +53,7 @@ def _deliveries_handler():
         )
 
         @intake_metrics.log_metrics
-        @compact_lambda_context(intake_logger)  # one short line per delivery; the full context at DEBUG
+        @compact_lambda_context(intake_logger, intake_metrics)  # one line per delivery: its EMF document
         def handle(event, context):
             headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
             # Writes stop in time to answer before the function's timeout (what is left is quarantined).

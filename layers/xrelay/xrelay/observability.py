@@ -88,7 +88,18 @@ class M:
 
 
 def make_logger(service: str) -> Logger:
-    return Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    """Powertools' Logger at the LogLevel Parameter's level (POWERTOOLS_LOG_LEVEL).
+
+    Powertools takes Lambda's ApplicationLogLevel (AWS_LAMBDA_LOG_LEVEL) over its own setting. The
+    template sets that to INFO whatever LogLevel says (DEBUG with DEBUG) only so that Lambda's
+    filter lets the EMF documents through (a line without a "level" counts as INFO): it must not
+    turn LogLevel=WARNING back into INFO."""
+    logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", service))
+    level = (os.environ.get("POWERTOOLS_LOG_LEVEL") or "").upper()
+    if level and os.environ.get("AWS_LAMBDA_LOG_LEVEL") and isinstance(logging.getLevelName(level), int):
+        logger.initial_log_level = level  # what Powertools restores when it samples a debug invocation
+        logging.getLogger(logger.name).setLevel(level)
+    return logger
 
 
 class _OneDocument(AmazonCloudWatchEMFProvider):
@@ -114,6 +125,7 @@ class _OneDocument(AmazonCloudWatchEMFProvider):
             self.dimensioned.clear()
             return
         docs = [self.serialize_metric_set()] if self.metric_set else []
+        metadata = {} if docs else dict(self.metadata_set)  # else in the first document below
         base = {**self.default_dimensions, **self.dimension_set}  # Stage, service
         if self.service and "service" not in base:
             base["service"] = self.service
@@ -122,34 +134,44 @@ class _OneDocument(AmazonCloudWatchEMFProvider):
             doc = next((d for d in docs if name not in d and all(d.get(k, v) == v for k, v in dims.items())), None)
             if doc is None:
                 doc = {"_aws": {"Timestamp": int(datetime.now().timestamp() * 1000), "CloudWatchMetrics": []},
-                       **base}
+                       **base, **metadata}
                 docs.append(doc)
+                metadata = {}
             keys = [k for k in base if k != "service"] + list(dims) + (["service"] if "service" in base else [])
             doc["_aws"]["CloudWatchMetrics"].append({"Namespace": self.namespace, "Dimensions": [keys],
                                                      "Metrics": [{"Name": name, "Unit": MetricUnit.Count.value}]})
             doc.update(dims)
             doc[name] = [float(value)]
         for doc in docs:
+            for directive in doc["_aws"]["CloudWatchMetrics"]:  # one value: a number, as EMF allows (4 B each)
+                for metric in directive["Metrics"]:
+                    value = doc.get(metric["Name"])
+                    if isinstance(value, list) and len(value) == 1:
+                        doc[metric["Name"]] = int(value[0]) if float(value[0]).is_integer() else value[0]
             print(json.dumps(doc, separators=(",", ":")))
         self.clear_metrics()
         self.dimensioned.clear()
 
 
-def compact_lambda_context(logger: Logger):
+def compact_lambda_context(logger: Logger, metrics: Metrics | None = None):
     """A handler decorator: each line carries the request id only (``request_id``), not Powertools'
-    six Lambda-context fields (the log group names the function, Lambda's REPORT line the memory
-    and, with Init Duration, a cold start): about half of intake's log bytes. At DEBUG, Powertools'
-    ``inject_lambda_context`` as before."""
+    six Lambda-context fields (the log group names the function, the memory size and cold starts are
+    Lambda's to report): about half of intake's log bytes. With ``metrics``, the invocation's EMF
+    document carries the request id too, so that document can be the invocation's one line at INFO.
+    At DEBUG, Powertools' ``inject_lambda_context`` as before."""
 
     def decorate(handler):
         full = logger.inject_lambda_context(handler, clear_state=True)
 
         @functools.wraps(handler)
         def compact(event, context, *args, **kwargs):
+            request_id = getattr(context, "aws_request_id", None)
+            if metrics is not None and request_id:
+                metrics.add_metadata("request_id", request_id)
             if logger.log_level <= logging.DEBUG:
                 return full(event, context, *args, **kwargs)
             logger.clear_state()
-            logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+            logger.append_keys(request_id=request_id)
             return handler(event, context, *args, **kwargs)
 
         return compact
