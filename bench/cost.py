@@ -80,6 +80,9 @@ ACCESS_LOG_VALUES = {
     "routeKey": "POST /webhook", "status": "200", "responseLatency": "24", "integrationLatency": "22",
     "error.message": "-", "integrationErrorMessage": "-",
 }
+# The volume the cost is modelled at: a million events a month, the unit of the figures. It only
+# matters to how many events share a publisher invocation (the stream's batching window).
+MONTHLY_EVENTS = 1_000_000
 REPLAY_BURST_PER_SECOND = 2500  # X's replay: up to 2,500 deliveries per second, never retried
 
 
@@ -287,6 +290,7 @@ def template_settings() -> dict[str, Any]:
         "platform_bytes": {name: platform_bytes(resources[f"{name.capitalize()}Function"], params)
                            for name in ("intake", "publisher")},
         "publisher_batch_size": mapping["BatchSize"],
+        "publisher_batch_window_s": mapping.get("MaximumBatchingWindowInSeconds", 0),
         "indexes": [g["IndexName"] for g in table.get("GlobalSecondaryIndexes", [])],
     }
 
@@ -319,25 +323,41 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
     # xrelay ----------------------------------------------------------------
     ref = next(s for s in calls["scenarios"] if s["name"].startswith("XAA 1 event"))
     intake_ms = billed_ms(wall["wall_ms_reference"], wall["cpu_ms_reference"], mb)
-    publisher_invocations = ref["publisher_invocations"] / max(1, ref["events"])  # one per stream batch
-    # At a busy stream the batch fills up to BatchSize; at a quiet one it holds one event: the quiet case.
-    publisher_ms_per_event = intake_ms  # assumption: one stream batch's work ~ one delivery's (same client calls)
-    sqs_requests = ref["async"]["by_operation"].get("sqs.SendMessageBatch", 0) / ref["events"]
+    # The bench's scenario invokes the publisher once per delivery: each event alone in its stream batch.
+    alone_invocations = ref["publisher_invocations"] / max(1, ref["events"])
+    alone_sqs_requests = ref["async"]["by_operation"].get("sqs.SendMessageBatch", 0) / ref["events"]
+    # On AWS a stream batch gathers records for up to MaximumBatchingWindowInSeconds after its first one.
+    # At MONTHLY_EVENTS arriving at random (Poisson, rate r), a batch holds its first event plus r x window
+    # more on average (BatchSize at most); burstier traffic, X's replays above all, fills batches faster.
+    rate = MONTHLY_EVENTS / (DAYS_PER_MONTH * 86400)
+    events_per_batch = min(settings.get("publisher_batch_size", 1),
+                           1 + rate * settings.get("publisher_batch_window_s", 0))
+    publisher_ms_per_batch = intake_ms  # assumption: one stream batch's work ~ one delivery's (same client calls)
     platforms = settings["platform_bytes"]
     # The publisher's measured bytes per batch (its EMF document) and Lambda's lines, per invocation.
     publisher_bytes = cpu["log_publisher"]["bytes_per_batch"] + platforms["publisher"]
-    log_bytes = (cpu["log_reference"]["bytes_per_delivery"] + platforms["intake"] + settings["access_log_bytes"]
-                 + publisher_invocations * publisher_bytes)
-    xrelay = {
-        "HTTP API requests": p["http_api_per_million_requests"],
-        "Lambda requests": p["lambda_per_million_requests"] * (1 + publisher_invocations),
-        "Lambda duration": per_m * p["lambda_arm64_per_gb_second"] * mb / 1024
-        * (intake_ms + publisher_invocations * publisher_ms_per_event) / 1000,
-        "DynamoDB writes": p["dynamodb_per_million_wru"] * sizes["wcu_mean"],
-        "storage (+PITR)": per_m * sizes["billed_storage_bytes_mean"] / gb * storage_rate * months_stored,
-        "SQS requests": p["sqs_per_million_requests"] * sqs_requests,
-        "CloudWatch Logs ingest": per_m * log_bytes / gb * p["logs_ingest_per_gb"],
-    }
+
+    def xrelay_parts(per_batch: float) -> tuple[dict[str, float], float]:
+        """xrelay's $ per million events by part, and its log bytes per delivery, at ``per_batch``
+        events per publisher invocation (one SendMessageBatch per batch of up to ten)."""
+        invocations = alone_invocations / per_batch
+        log_bytes = (cpu["log_reference"]["bytes_per_delivery"] + platforms["intake"] + settings["access_log_bytes"]
+                     + invocations * publisher_bytes)
+        return {
+            "HTTP API requests": p["http_api_per_million_requests"],
+            "Lambda requests": p["lambda_per_million_requests"] * (1 + invocations),
+            "Lambda duration": per_m * p["lambda_arm64_per_gb_second"] * mb / 1024
+            * (intake_ms + invocations * publisher_ms_per_batch) / 1000,
+            "DynamoDB writes": p["dynamodb_per_million_wru"] * sizes["wcu_mean"],
+            "storage (+PITR)": per_m * sizes["billed_storage_bytes_mean"] / gb * storage_rate * months_stored,
+            "SQS requests": p["sqs_per_million_requests"] * alone_sqs_requests * math.ceil(per_batch / 10) / per_batch,
+            "CloudWatch Logs ingest": per_m * log_bytes / gb * p["logs_ingest_per_gb"],
+        }, log_bytes
+
+    xrelay, log_bytes = xrelay_parts(events_per_batch)
+    publisher_invocations = alone_invocations / events_per_batch
+    sqs_requests = alone_sqs_requests  # the fan-out figures below: each event alone, the worst case
+    alone_total = sum(xrelay_parts(1.0)[0].values())
     # the floor ---------------------------------------------------------------
     floor_ms = billed_ms(wall["wall_ms_floor"], wall["cpu_ms_floor"], FLOOR_MEMORY_MB)
     # The floor's item per event: the raw event, a 20-character key, a TTL (DynamoDB sizing rules).
@@ -383,6 +403,9 @@ def cost_model(settings: dict[str, Any], cpu: dict[str, Any], wall: dict[str, An
         "xrelay": xrelay,
         "floor": floor,
         "xrelay_total": sum(xrelay.values()),
+        "publisher_batches": {"monthly_events": MONTHLY_EVENTS, "events_per_batch": events_per_batch,
+                              "window_s": settings.get("publisher_batch_window_s", 0),
+                              "alone_total": alone_total, "alone_ratio": alone_total / sum(floor.values())},
         "floor_total": sum(floor.values()),
         "ratio": sum(xrelay.values()) / sum(floor.values()),
         "billed_ms": {"intake": intake_ms, "floor": floor_ms},
@@ -432,6 +455,11 @@ def render(cost: dict[str, Any], table) -> list[str]:
     out.append(table(["$ per million events", "xrelay", "floor"], rows))
     wru = cost["wru_per_event"]
     by_user = cost["indexes"]["ByUser"]
+    batches = cost["publisher_batches"]
+    out.append(f"   publisher: {batches['events_per_batch']:.2f} events per stream batch at "
+               f"{batches['monthly_events']:,} events a month arriving at random, with the stream's "
+               f"{batches['window_s']} s batching window; were each event alone in its batch (the worst case): "
+               f"${batches['alone_total']:.2f}, {batches['alone_ratio']:.2f}x")
     out.append(f"   xrelay / floor: {cost['ratio']:.2f}x; write units per new event: xrelay {wru['xrelay']:.2f} "
                f"(table + {'ByUser + ' if by_user['on_by_default'] else ''}ByPost), floor {wru['floor']:.2f}")
     other = (f"without ByUser: {cost['xrelay_total'] - by_user['dollars']:.2f}" if by_user["on_by_default"]
@@ -463,8 +491,9 @@ def render(cost: dict[str, Any], table) -> list[str]:
                f"{cost['billed_ms']['floor']:.0f} at {FLOOR_MEMORY_MB} MB")
     if "function_url" in cost:
         out.extend(render_function_url(cost))
-    out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, one "
-               "event per batch (a quiet stream), Lambda's JSON platform lines at INFO (samples, bench/cost.py); not "
+    out.append("   assumed, not measured: the publisher's duration per stream batch ~ intake's per delivery, "
+               "random (Poisson) arrivals at a million events a month, Lambda's JSON platform lines at INFO "
+               "(samples, bench/cost.py); not "
                "counted: the reference items of embedded posts and the tombstones (writes beyond the event's own)")
     return out
 
