@@ -148,10 +148,39 @@ class FakeContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+_STREAM_APPEND = threading.Lock()
+
+
+def serialise_moto_stream_appends() -> None:
+    """Make moto's DynamoDB stream number its records uniquely under concurrent writes, as AWS does.
+
+    moto's ``StreamShard.add`` takes ``len(items)`` as the next sequence number before it appends, so
+    two PutItems at once (intake writes a delivery's events concurrently) can get the same number,
+    and the stream poller, which resumes from a failed record's number as Lambda does, would then
+    publish one record twice and skip another. Patched once, in this process, whichever moto runs
+    here (``mock_aws`` in the tests, the threaded server of ``xrelay local``); a no-op without moto.
+    """
+    try:
+        from moto.dynamodb.models.table import StreamShard
+    except ImportError:
+        return
+    if getattr(StreamShard.add, "_xrelay_serialised", False):
+        return
+    unlocked = StreamShard.add
+
+    def add(self, old, new):  # noqa: ANN001, ANN202 (moto's own signature)
+        with _STREAM_APPEND:
+            return unlocked(self, old, new)
+
+    add._xrelay_serialised = True  # type: ignore[attr-defined]
+    StreamShard.add = add
+
+
 class LocalStack:
     """The template's functions wired to AWS resources of a stack (local moto or real)."""
 
     def __init__(self, root: Path, stack_name: str = "xrelay"):
+        serialise_moto_stream_appends()
         self.root = root
         self.template = tpl.load(root / "template.yaml")
         self.stack = Stack(stack_name)
