@@ -362,6 +362,46 @@ def test_an_older_revocation_arriving_later_leaves_the_marker_at_the_newer_one(p
     assert published.redacted and published.redactions[0].by == key_of(newer)
 
 
+def test_a_revocation_purges_a_private_event_already_redacted_for_a_deleted_post(purging_stack):
+    """Two redactions of one record for two reasons: the post's deletion took the embedded post, the
+    user's revocation still takes the rest (a like is private: event_types.is_purged_on_revoke)."""
+    stack = purging_stack
+    accepted(stack, favorites(("a", "11")))
+    accepted(stack, deletion("11"))
+    stack.drain()
+    assert [r.reason for r in stored(stack, like_key("a")).redactions] == [RedactionReason.POST_DELETED]
+    accepted(stack, json.dumps(revoke_of("42", datetime(2030, 1, 1, tzinfo=UTC), "903")).encode())
+    stack.drain()
+    record = stored(stack, like_key("a"))
+    assert [r.reason for r in record.redactions] == [RedactionReason.POST_DELETED, RedactionReason.USER_REVOKED]
+    assert item(stack, like_key("a"))["rev"] == {"N": "2"}
+
+
+def test_the_reads_that_decide_what_goes_out_are_strongly_consistent(stack, faults):
+    """A tombstone written a moment ago by intake may be missing from an eventually consistent read
+    (DynamoDB's read consistency), which would let a deleted post's content out. moto serves every read
+    consistently, so the request itself is checked."""
+    reads: list[tuple[str, Any]] = []
+
+    def consistent(aws, operation, params, real):
+        if operation == "BatchGetItem":
+            reads.extend((operation, r.get("ConsistentRead")) for r in params["RequestItems"].values())
+        else:
+            reads.append((operation, params.get("ConsistentRead")))
+        return real(params)
+
+    for operation in ("BatchGetItem", "GetItem"):
+        faults.inject("dynamodb", operation, consistent, times=10**6,
+                      when=lambda p: p.get("TableName", table(stack)) == table(stack))
+    accepted(stack, deletion("11"))
+    accepted(stack, favorites(("a", "11")))
+    stack.drain()
+
+    assert ("BatchGetItem", True) in reads and ("GetItem", True) in reads
+    assert all(consistent is True for _, consistent in reads), reads
+    assert stored(stack, like_key("a")).redacted
+
+
 # ------------------------------------------------------------------------------------------- units and margins
 
 

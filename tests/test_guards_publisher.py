@@ -162,6 +162,24 @@ def test_compliance_work_failing_mid_batch_sends_what_came_before_and_retries_fr
                                     "xrelay:post.redacted:9": 1})
 
 
+def test_two_tombstones_failing_in_one_batch_resume_at_the_first_and_no_notice_is_lost(stack, faults, runs):
+    """The first failure stops the compliance work: a later one must not move the resume point past a
+    tombstone whose notice never went out."""
+    accepted(stack, favorites("before"))
+    accepted(stack, deletion("9"))
+    accepted(stack, deletion("8"))
+    accepted(stack, favorites("after"))
+    rule = faults.inject("dynamodb", "Query", connection_error, times=2, when=lambda p: p.get("IndexName") == "ByPost")
+    stack.drain()
+
+    assert rule.fired == 2
+    (first, failed) = runs[0]
+    assert len(first) == 6 and failed == first[1:]  # from the first tombstone on
+    assert counted(messages(stack)) == Counter({like_key("before"): 1, like_key("after"): 1, "aaa:42:tweet_delete:9": 1,
+                                                "aaa:42:tweet_delete:8": 1, "xrelay:post.redacted:9": 1,
+                                                "xrelay:post.redacted:8": 1})
+
+
 def test_a_copy_whose_redaction_is_refused_is_set_aside_and_the_other_copy_and_the_notice_go_out(stack, faults,
                                                                                                  runs, capsys):
     """Two stored copies of a deleted post; DynamoDB refuses for good to rewrite one of them. The other
@@ -229,6 +247,7 @@ def test_a_compliance_message_counts_as_sent_when_it_went_out_even_if_a_later_re
     assert values(blobs, "ComplianceMessagesSent", service="publisher") == [1.0]
     assert sum(values(blobs, "EventsPublished", service="publisher")) == 1  # the deletion event; the notice is none
     assert values(blobs, "FanoutFailures", service="publisher") == [1.0]
+    assert values(blobs, "EventsPublishedToBus") == []  # EventBusMode off: nothing claims the bus got any
     assert sorted(r.event_key for r in messages(stack)) == ["aaa:42:tweet_delete:11", "xrelay:post.redacted:11"]
 
 
