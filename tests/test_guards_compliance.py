@@ -191,11 +191,12 @@ def test_post_references_never_processed_fail_the_batch_and_nothing_goes_out_unc
 
 
 def test_a_batch_carrying_many_posts_reads_and_writes_within_dynamodbs_batch_limits(stack, faults):
-    """60 likes of posts that quote others: 120 posts, so 120 tombstone reads and 120 references. The post
-    deleted beforehand is the last key read (in the second BatchGetItem), and its copy is redacted."""
+    """60 likes of posts that quote others: 120 posts, so 120 tombstone reads and 120 references. Two posts
+    deleted beforehand, one read in each BatchGetItem, are both redacted from the last like in one rewrite."""
     likes = [(f"l{i:02}", f"3{i:02}") for i in range(60)]
     quoting = {liked: f"4{i:02}" for i, (_, liked) in enumerate(likes)}
-    accepted(stack, deletion("459"))  # quoted by the last like's post
+    accepted(stack, deletion("459"))  # quoted by the last like's post, read in the second BatchGetItem...
+    accepted(stack, deletion("359"))  # ...and that post itself, read in the first
     stack.drain()
     receive_all(stack)
     reads: list[int] = []
@@ -218,8 +219,10 @@ def test_a_batch_carrying_many_posts_reads_and_writes_within_dynamodbs_batch_lim
     assert reads == [100, 20] and writes == [25, 25, 25, 25, 20]
     published = {r.event_key: r for r in queued(stack)}
     assert len(published) == 60
-    assert [r.post_id for r in published[like_key("l59")].redactions] == ["459"]
+    assert [r.post_id for r in published[like_key("l59")].redactions] == ["359", "459"]  # one rewrite, both
     assert not any(published[like_key(like)].redacted for like, _ in likes[:-1])
+    stored_item = item(stack, like_key("l59"))  # the item's redaction attributes name the latest
+    assert (stored_item["redacted_by"]["S"], stored_item["rev"]) == ("aaa:42:tweet_delete:459", {"N": "1"})
     assert item(stack, f"post-ref#459#{like_key('l59')}") is not None
 
 

@@ -180,6 +180,26 @@ def test_two_tombstones_failing_in_one_batch_resume_at_the_first_and_no_notice_i
                                                 "xrelay:post.redacted:8": 1})
 
 
+def test_a_refused_record_after_the_resume_point_is_set_aside_once_by_the_retry(stack, faults, runs):
+    """A record that can never be published, behind a transient failure: the retry will see it again,
+    so only the retry sets it aside (one note, not one a try)."""
+    accepted(stack, favorites("before"))
+    accepted(stack, deletion("9"))
+    client("dynamodb").put_item(TableName=stack.stack.physical("EventsTable"), Item={
+        "pk": {"S": "aaa:42:favorite:garbled"}, "record": {"B": b"not zlib at all"}})
+    accepted(stack, favorites("after"))
+    rule = faults.inject("dynamodb", "Query", connection_error, when=lambda p: p.get("IndexName") == "ByPost")
+    stack.drain()
+
+    assert rule.fired == 1
+    (first, failed), (second, failed_again) = runs[:2]
+    assert len(first) == 5 and failed == first[1:] and failed_again == []
+    (note,) = [json.loads(m["Body"]) for m in receive_all(stack, "PublishFailuresQueue")]
+    assert note["event_key"] == "aaa:42:favorite:garbled" and note["sequence"] == first[3]
+    assert counted(messages(stack)) == Counter({like_key("before"): 1, like_key("after"): 1, "aaa:42:tweet_delete:9": 1,
+                                                "xrelay:post.redacted:9": 1})
+
+
 def test_a_copy_whose_redaction_is_refused_is_set_aside_and_the_other_copy_and_the_notice_go_out(stack, faults,
                                                                                                  runs, capsys):
     """Two stored copies of a deleted post; DynamoDB refuses for good to rewrite one of them. The other
@@ -278,6 +298,22 @@ def test_large_events_are_packed_within_the_byte_limit_not_one_a_call(stack, bat
     got = messages(stack)
     assert sorted(r.event_key for r in got) == [f"aaa:42:tweet:50{i}" for i in range(5)]
     assert not any(r.stored for r in got)  # each fits a message: the full record, no pointer
+
+
+def test_an_event_over_the_limit_goes_as_a_pointer_and_is_counted_as_one(stack, batches, capsys):
+    words = base64.b64encode(random.Random(7).randbytes(200_000)).decode()  # ~267 KB: over the queue's limit
+    accepted(stack, json.dumps({"for_user_id": "42", "tweet_create_events": [
+        {"id_str": "700", "text": words, "user": {"id_str": "42"}}]}).encode())
+    accepted(stack, favorites("small"))
+    capsys.readouterr()
+    stack.drain()
+
+    blobs = emf(capsys)
+    assert values(blobs, "OversizeEventsAsPointers", service="publisher") == [1.0]
+    assert sum(values(blobs, "EventsPublished", service="publisher")) == 2
+    got = {r.event_key: r for r in messages(stack)}
+    assert got["aaa:42:tweet:700"].stored is not None and got[like_key("small")].stored is None
+    assert [len(b) for b in batches] == [2]  # the pointer is small: both in one call
 
 
 def record_of_size(size: int) -> EventRecord:
