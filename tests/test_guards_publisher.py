@@ -224,16 +224,18 @@ def test_a_copy_whose_redaction_is_refused_is_set_aside_and_the_other_copy_and_t
 
 
 def test_a_record_that_cannot_be_decoded_is_set_aside_and_the_rest_of_the_batch_flows(stack, runs):
+    """Its key as long as DynamoDB allows (2048 bytes): the note names it whole, for `xrelay` to find it."""
+    garbled = "aaa:42:favorite:" + "g" * (2048 - len("aaa:42:favorite:"))
     accepted(stack, favorites("before"))
     table = stack.stack.physical("EventsTable")
-    client("dynamodb").put_item(TableName=table, Item={"pk": {"S": "aaa:42:favorite:garbled"},
-                                                       "record": {"B": b"not zlib at all"}})
+    client("dynamodb").put_item(TableName=table, Item={"pk": {"S": garbled}, "record": {"B": b"not zlib at all"}})
     accepted(stack, favorites("after"))
     stack.drain()
 
     assert counted(messages(stack)) == Counter({like_key("before"): 1, like_key("after"): 1})
     (note,) = [json.loads(m["Body"]) for m in receive_all(stack, "PublishFailuresQueue")]
-    assert note["event_key"] == "aaa:42:favorite:garbled" and "cannot be decoded (error)" in note["reason"]
+    assert (note["event_key"], note["stored"]) == (garbled, {"table": table, "key": {"pk": garbled}})
+    assert "cannot be decoded (error)" in note["reason"]
     assert all(failed == [] for _, failed in runs)
 
 
