@@ -23,7 +23,7 @@ from conftest import ROOT, fixture_json
 from helpers import client_error, post, receive_all
 from xrelay import compliance
 from xrelay.aws import client
-from xrelay.compliance import NOTICE_MAX_KEYS, Tombstone, deletion_notice
+from xrelay.compliance import NOTICE_MAX_KEYS, Tombstone, deletion_notice, skeleton
 from xrelay.models import EventRecord, RedactionReason, Source
 from xrelay.normalize import normalize
 from xrelay.publisher import decode_message
@@ -275,6 +275,20 @@ def test_the_compliance_message_names_at_most_500_copies_and_counts_them_all():
     assert notice.event["redacted_event_keys_total"] == 501
     assert (notice.event_key, notice.user_id, notice.source) == ("xrelay:post.redacted:11", "7", Source.XRELAY)
     assert len(notice.model_dump_json()) < 256 * 1024  # it must fit one message: it cannot travel as a pointer
+
+
+def test_a_skeleton_keeps_ids_at_any_depth_of_lists_and_drops_what_is_left_empty():
+    """Lists inside lists (ids grouped, objects among them): ids stay, words go, and a container left
+    with nothing in it goes too, so a redacted record does not show where content was."""
+    assert skeleton({
+        "group_ids": [["1", "2"], [], [{"id": "3", "text": "words"}]],
+        "words": [["a", "b"], [{"text": "c"}]],
+        "nested": {"inner": {"text": "x"}, "list": [{"text": "y"}]},
+        "filter": {"text": "kept whole"},
+        "media": {"id": "9"},
+        "created_at": "2026-01-01", "author_id": "7", "text": "gone",
+    }) == {"group_ids": [["1", "2"], [{"id": "3"}]], "filter": {"text": "kept whole"},
+           "created_at": "2026-01-01", "author_id": "7"}
 
 
 # ------------------------------------------------------------------------------------------- revocations
