@@ -273,6 +273,28 @@ def test_a_compliance_message_counts_as_sent_when_it_went_out_even_if_a_later_re
     assert sorted(r.event_key for r in messages(stack)) == ["aaa:42:tweet_delete:11", "xrelay:post.redacted:11"]
 
 
+def test_an_entry_sqs_refuses_for_good_mid_batch_is_set_aside_and_the_entries_after_it_count_as_published(
+        stack, faults, runs, capsys):
+    def refuse_poison(aws, operation, params, real):
+        bad = [e for e in params["Entries"] if "POISON" in e["MessageBody"]]
+        response = real({**params, "Entries": [e for e in params["Entries"] if e not in bad]})
+        response["Failed"] = [{"Id": e["Id"], "SenderFault": True, "Code": "InvalidMessageContents",
+                               "Message": "injected"} for e in bad]
+        return response
+
+    faults.inject("sqs", "SendMessageBatch", refuse_poison, times=10**6)
+    for like in ("a", "POISON", "b", "c"):  # one delivery each: in this order on the stream, in one batch
+        accepted(stack, favorites(like))
+    capsys.readouterr()
+    stack.drain()
+
+    blobs = emf(capsys)
+    assert sum(values(blobs, "EventsPublished", service="publisher")) == 3
+    assert values(blobs, "EventsSetAside", service="publisher") == [1.0]
+    assert all(failed == [] for _, failed in runs)
+    assert counted(messages(stack)) == Counter({like_key(x): 1 for x in "abc"})
+
+
 # ------------------------------------------------------------------------------------------- SQS's limits
 
 
