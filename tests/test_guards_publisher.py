@@ -131,9 +131,10 @@ def test_only_inserts_are_published_when_the_stream_hands_over_the_redactions_mo
 @pytest.mark.parametrize("operation", ["BatchWriteItem", "BatchGetItem"],
                          ids=["post-references-fail", "tombstone-reads-fail"])
 def test_compliance_reads_or_writes_failing_fail_the_whole_batch_before_anything_is_sent(stack, faults, runs,
-                                                                                         batches, operation):
+                                                                                         batches, operation, capsys):
     accepted(stack, favorites("a", "b", "c"))
     rule = faults.inject("dynamodb", operation, client_error("InternalServerError", 500))
+    capsys.readouterr()
     stack.drain()
 
     assert rule.fired == 1
@@ -141,6 +142,10 @@ def test_compliance_reads_or_writes_failing_fail_the_whole_batch_before_anything
     assert failed == first and len(first) == 3  # every record, since nothing was sent
     assert (second, failed_again) == (first, [])
     assert len(batches) == 1  # the first run sent nothing: only the retry's batch went out
+    blobs = emf(capsys)
+    assert values(blobs, "FanoutFailures", service="publisher") == [3.0]
+    assert sum(values(blobs, "EventsPublished", service="publisher")) == 3  # the retry's, and nothing else
+    assert values(blobs, "ComplianceMessagesSent", service="publisher") == []
     assert counted(messages(stack)) == Counter({like_key(x): 1 for x in "abc"})
 
 
