@@ -45,6 +45,13 @@ def favorites(*likes: tuple[str, str], quoting: dict[str, str] | None = None) ->
         for like, liked in likes]}).encode()
 
 
+def like_each(stack, *likes: tuple[str, str], quoting: dict[str, str] | None = None) -> None:
+    """One delivery a like. Intake writes a delivery's events concurrently, and moto's stream numbers
+    concurrent writes racily (two records may get one sequence number, which DynamoDB never gives)."""
+    for like in likes:
+        assert accepted(stack, favorites(like, quoting=quoting))["new"] == 1
+
+
 def deletion(post_id: str) -> bytes:
     return json.dumps({"for_user_id": "42", "tweet_delete_events": [
         {"status": {"id": post_id, "user_id": "7"}, "timestamp_ms": "1700000000000"}]}).encode()
@@ -135,7 +142,7 @@ def test_tombstone_reads_left_unprocessed_are_retried_and_a_deletion_before_the_
     stack.drain()
     receive_all(stack)
     rule = faults.inject("dynamodb", "BatchGetItem", unprocessed_keys(keep=1))  # one tombstone now, one later
-    accepted(stack, favorites(("a", "11"), ("b", "12")))
+    like_each(stack, ("a", "11"), ("b", "12"))
     stack.drain()
 
     assert rule.fired == 1 and sleeps == [0.05] and all(failed == [] for failed in runs)
@@ -166,7 +173,7 @@ def test_tombstone_reads_never_processed_fail_the_batch_after_the_backoff_and_th
 
 def test_post_references_left_unprocessed_are_retried_and_later_find_the_copy(stack, faults, sleeps, runs):
     rule = faults.inject("dynamodb", "BatchWriteItem", unprocessed_items(keep=1))
-    accepted(stack, favorites(("a", "11"), ("b", "11")))
+    like_each(stack, ("a", "11"), ("b", "11"))
     stack.drain()
     assert rule.fired == 1 and sleeps == [0.05] and all(failed == [] for failed in runs)
     for like in "ab":
@@ -213,7 +220,7 @@ def test_a_batch_carrying_many_posts_reads_and_writes_within_dynamodbs_batch_lim
 
     faults.inject("dynamodb", "BatchGetItem", counting(reads, "Keys", 100), times=10**6)
     faults.inject("dynamodb", "BatchWriteItem", counting(writes, "", 25), times=10**6)
-    assert accepted(stack, favorites(*likes, quoting=quoting))["new"] == 60
+    like_each(stack, *likes, quoting=quoting)
     stack.drain()
 
     assert reads == [100, 20] and writes == [25, 25, 25, 25, 20]

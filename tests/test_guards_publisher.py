@@ -44,6 +44,13 @@ def deletion(post_id: str) -> bytes:
         {"status": {"id": post_id, "user_id": "7"}, "timestamp_ms": "1700000000000"}]}).encode()
 
 
+def like_each(stack, *likes: str) -> None:
+    """One delivery a like. Intake writes a delivery's events concurrently, and moto's stream numbers
+    concurrent writes racily (two records may get one sequence number, which DynamoDB never gives)."""
+    for like in likes:
+        accepted(stack, favorites(like))
+
+
 def like_key(like: str) -> str:
     return f"aaa:42:favorite:{like}"
 
@@ -110,7 +117,7 @@ def test_only_inserts_are_published_when_the_stream_hands_over_the_redactions_mo
     by hand) the publisher's own guard must still keep a redaction's MODIFY from going out again."""
     (poller,) = stack.pollers()
     poller.filters = []  # what Lambda would hand over with no FilterCriteria: MODIFYs and REMOVEs too
-    accepted(stack, favorites("a", "b"))
+    like_each(stack, "a", "b")
     stack.drain()
     accepted(stack, deletion("11"))  # redacts both likes: two MODIFY records on the stream
     stack.drain()
@@ -132,7 +139,7 @@ def test_only_inserts_are_published_when_the_stream_hands_over_the_redactions_mo
                          ids=["post-references-fail", "tombstone-reads-fail"])
 def test_compliance_reads_or_writes_failing_fail_the_whole_batch_before_anything_is_sent(stack, faults, runs,
                                                                                          batches, operation, capsys):
-    accepted(stack, favorites("a", "b", "c"))
+    like_each(stack, "a", "b", "c")
     rule = faults.inject("dynamodb", operation, client_error("InternalServerError", 500))
     capsys.readouterr()
     stack.drain()
@@ -210,7 +217,7 @@ def test_a_copy_whose_redaction_is_refused_is_set_aside_and_the_other_copy_and_t
     """Two stored copies of a deleted post; DynamoDB refuses for good to rewrite one of them. The other
     is redacted, the compliance message names it, and the refused one is reported on the failure queue
     without holding the batch (it is no record of the batch: a retry could not change it)."""
-    accepted(stack, favorites("a", "b"))
+    like_each(stack, "a", "b")
     stack.drain()
     receive_all(stack)
     refused = faults.inject("dynamodb", "PutItem", client_error("ValidationException", 400), times=10,
@@ -305,7 +312,7 @@ def test_an_entry_sqs_refuses_for_good_mid_batch_is_set_aside_and_the_entries_af
 
 def test_a_batch_of_many_small_events_goes_out_in_calls_of_ten_entries(stack, batches):
     likes = [f"l{i:02}" for i in range(23)]
-    accepted(stack, favorites(*likes))
+    like_each(stack, *likes)
     stack.drain()
 
     assert [len(b) for b in batches] == [10, 10, 3]
