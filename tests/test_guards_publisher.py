@@ -153,6 +153,7 @@ def test_compliance_reads_or_writes_failing_fail_the_whole_batch_before_anything
     assert values(blobs, "FanoutFailures", service="publisher") == [3.0]
     assert sum(values(blobs, "EventsPublished", service="publisher")) == 3  # the retry's, and nothing else
     assert values(blobs, "ComplianceMessagesSent", service="publisher") == []
+    assert values(blobs, "EventsSetAside", service="publisher") == []
     assert counted(messages(stack)) == Counter({like_key(x): 1 for x in "abc"})
 
 
@@ -210,6 +211,24 @@ def test_a_refused_record_after_the_resume_point_is_set_aside_once_by_the_retry(
     assert note["event_key"] == "aaa:42:favorite:garbled" and note["sequence"] == first[3]
     assert counted(messages(stack)) == Counter({like_key("before"): 1, like_key("after"): 1, "aaa:42:tweet_delete:9": 1,
                                                 "xrelay:post.redacted:9": 1})
+
+
+def test_a_tombstone_whose_compliance_work_is_refused_is_set_aside_and_the_batch_flows(stack, faults, runs):
+    """DynamoDB refusing the work for good (here the ByPost Query, as a ValidationException): a retry
+    would be refused again, so the tombstone is set aside and the records after it go out."""
+    like_each(stack, "before")
+    accepted(stack, deletion("9"))
+    like_each(stack, "after")
+    rule = faults.inject("dynamodb", "Query", client_error("ValidationException", 400), times=10,
+                         when=lambda p: p.get("IndexName") == "ByPost")
+    stack.drain()
+
+    assert rule.fired == 1 and all(failed == [] for _, failed in runs)
+    (note,) = [json.loads(m["Body"]) for m in receive_all(stack, "PublishFailuresQueue")]
+    assert note["event_key"] == "deleted-post#9" and "its compliance work was refused" in note["reason"]
+    assert note["sequence"] == runs[0][0][1]  # the tombstone's record
+    assert counted(messages(stack)) == Counter({like_key("before"): 1, like_key("after"): 1,
+                                                "aaa:42:tweet_delete:9": 1})
 
 
 def test_a_copy_whose_redaction_is_refused_is_set_aside_and_the_other_copy_and_the_notice_go_out(stack, faults,
