@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from helpers import client_error, connection_error, emf, post, receive_all, values
+from test_publisher_bus import bus_keys, bus_stack, on_the_bus  # noqa: F401 (bus_stack: a fixture)
 from xrelay.aws import client
 from xrelay.models import EventRecord, Source, Subscription
 from xrelay.publisher import SQS_MAX_BYTES, SQS_MAX_ENTRIES, decode_message, outgoing
@@ -327,6 +328,29 @@ def test_an_entry_sqs_refuses_for_good_mid_batch_is_set_aside_and_the_entries_af
     assert values(blobs, "EventsSetAside", service="publisher") == [1.0]
     assert all(failed == [] for _, failed in runs)
     assert counted(messages(stack)) == Counter({like_key(x): 1 for x in "abc"})
+
+
+@pytest.mark.parametrize("bus_stack", ["also"], indirect=True)
+def test_with_the_queue_and_the_bus_the_bus_gets_only_what_the_queue_took_before_its_first_failure(bus_stack,  # noqa: F811
+                                                                                                   faults):
+    """EventBusMode=also: the queue fails b (not for good) and takes c and d; Lambda retries from b, which
+    sends c and d to the queue again. The bus waits for the retry for all three, so each reaches it once."""
+    def fail_b(aws, operation, params, real):
+        bad = [e for e in params["Entries"]
+               if e["MessageAttributes"]["event_key"]["StringValue"] == like_key("b")]
+        response = real({**params, "Entries": [e for e in params["Entries"] if e not in bad]})
+        response["Failed"] = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "injected"}
+                              for e in bad]
+        return response
+
+    rule = faults.inject("sqs", "SendMessageBatch", fail_b)
+    like_each(bus_stack, "a", "b", "c", "d")
+    bus_stack.drain()
+
+    assert rule.fired == 1
+    assert bus_keys(on_the_bus(bus_stack)) == [like_key(x) for x in "abcd"]
+    assert counted(messages(bus_stack)) == Counter({like_key("a"): 1, like_key("b"): 1, like_key("c"): 2,
+                                                    like_key("d"): 2})  # the queue's at-least-once duplicates
 
 
 # ------------------------------------------------------------------------------------------- SQS's limits
