@@ -454,3 +454,32 @@ def test_a_webhook_that_disappears_after_being_valid_opens_an_outage_from_then(s
     state.forget_webhook_health(URL_A)
     assert state.webhook_health(URL_A) is None and len(state.webhook_outages()) == 1
 
+
+
+# --- the repair's scan: received in [since, until], both ends included, nothing else --------------------
+
+
+def test_a_repair_scan_returns_the_events_received_in_its_window_ends_included_and_no_tombstone(stack):
+    events = EventStore(stack.stack.physical("EventsTable"), retention_days=30)
+    received = {}
+    for offset, name in enumerate(["aaa/follow.json", "aaa/block.json", "aaa/mute.json", "aaa/unmute.json"]):
+        record = deletion(name, received_at=T0 + timedelta(minutes=offset))  # any single-event fixture
+        assert events.put_new(record) is True
+        received[record.event_key] = record.received_at
+    events.record_deletion(deletion(received_at=T0 + timedelta(minutes=1)), T0 + timedelta(minutes=1))
+
+    window = sorted(events.received_between(T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)),
+                    key=lambda r: r.received_at)
+    assert [r.received_at for r in window] == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    assert all(received[r.event_key] == r.received_at for r in window)
+    assert list(events.received_between(T0 + timedelta(minutes=4), T0 + timedelta(days=1))) == []
+
+
+def test_a_closed_outage_keeps_the_id_it_was_opened_with_and_a_long_reason_is_cut(state):
+    state.record_webhook_check(URL_A, None, "invalid", T0, "r" * 800)
+    state.record_webhook_check(URL_A, "5", "valid", T0 + timedelta(minutes=1))
+    (outage,) = state.webhook_outages()
+    assert outage["reason"] == "r" * 500 and outage["webhook_id"] == "5"  # learnt when it closed
+    state.record_webhook_check(URL_B, "6", "invalid", T0 + timedelta(seconds=30))  # (one webhook a reconcile run)
+    state.record_webhook_check(URL_B, "7", "valid", T0 + timedelta(minutes=2))  # re-registered under a new id
+    assert next(o for o in state.webhook_outages() if o["webhook_url"] == URL_B)["webhook_id"] == "6"
