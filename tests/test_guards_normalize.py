@@ -320,6 +320,10 @@ def test_the_stream_shape_needs_matching_rules_and_its_post_a_string_id():
     doc = fixture_json("other/filtered_stream.json")
     record = one(doc)
     assert record.source is Source.STREAM and record.subscription.matching_rules
+    assert post_ids(record).own == "1346889436626259968"  # a stream event is its post: redacted when deleted
+    quoting = copy.deepcopy(doc) | {"includes": {"tweets": [{"id": "55"}]}}
+    quoting["data"]["referenced_tweets"] = [{"type": "retweeted", "id": "55"}]
+    assert (post_ids(one(quoting)).own, post_ids(one(quoting)).reposted) == ("1346889436626259968", "55")
     with pytest.raises(UnrecognisedDelivery):
         norm({"data": doc["data"]})  # a post without matching_rules is no shape X sends
     doc["data"]["id"] = 1346889436626259968
