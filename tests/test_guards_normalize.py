@@ -334,3 +334,17 @@ def test_received_at_and_the_delivery_are_the_receipts_whatever_the_event_says()
     received = datetime(2026, 1, 1, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
     (record,) = normalize(fixture_json("aaa/follow.json"), delivery="abc", received_at=received).events
     assert record.received_at == received and record.delivery_id == "abc"
+
+
+@pytest.mark.parametrize("kind", ["suspend", "revoked", "revoke_all", "access"])  # around "revoke" in every order
+def test_only_a_revoke_is_a_revoke_among_other_user_events(kind):
+    body = {"date_time": "2018-05-24T09:48:12+00:00", "target": {"app_id": "13090192"},
+            "source": {"user_id": "63046977"}}
+    record = one({"user_event": {kind: body}})
+    assert (record.event_type, record.known_type, record.user_id) == (f"aaa.user_event.{kind}", False, None)
+    assert record.event_key.startswith(f"aaa:-:user_event.{kind}:sha256-")
+
+
+def test_a_revoke_whose_body_is_not_an_object_is_kept_as_an_unknown_user_event():
+    record = one({"user_event": {"revoke": "63046977"}})
+    assert (record.event_type, record.user_id) == ("aaa.user_event.revoke", None)
