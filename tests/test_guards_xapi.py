@@ -46,10 +46,11 @@ def x(fake: FakeX):
         yield client
 
 
-def answering(*responses: httpx.Response) -> XApiClient:
+def answering(*responses: httpx.Response, app: AppCredentials | None = None) -> XApiClient:
     """A client whose 'X' gives these answers, in turn."""
     queue = list(responses)
-    return XApiClient(AppCredentials("ck", "cs", "bearer-token"), transport=httpx.MockTransport(lambda r: queue.pop(0)))
+    return XApiClient(app or AppCredentials("ck", "cs", "bearer-token"),
+                      transport=httpx.MockTransport(lambda r: queue.pop(0)))
 
 
 # --- ids that reach X's URL paths ----------------------------------------------------------------------
@@ -259,8 +260,8 @@ def test_a_200_with_errors_and_no_data_says_so_and_keeps_its_status() -> None:
 
 
 def test_short_values_are_not_taken_for_secrets_but_every_longer_credential_is() -> None:
-    app = AppCredentials("abc", "consumer-secret", "bearer-token")
-    error = error_of(400, {"message": "abc: consumer-secret and bearer-token in abcdef"}, app=app)
+    app = AppCredentials("abc", "wxyz", "bearer-token")
+    error = error_of(400, {"message": "abc: wxyz and bearer-token in abcdef"}, app=app)
     assert error.detail == "abc: <redacted> and <redacted> in abcdef"  # a 3-character value would mangle text
 
 
@@ -391,3 +392,64 @@ def test_two_webhooks_are_listed_each_with_its_own_validity(fake: FakeX, x: XApi
     assert (listed[ours].url, listed[ours].valid) == (URL, True)
     assert (listed[theirs].url, listed[theirs].valid) == (URL + "2", False)
     assert [w.id for w in listed.values() if same_url(w.url, URL.upper().replace("/WEBHOOK", "/webhook"))] == [ours]
+
+
+# --- the authorization-code grant: a confidential client in Basic, a public one in the form -------------
+
+
+@pytest.mark.parametrize("client_secret", ["client-secret-1", ""])
+def test_a_code_is_exchanged_with_the_client_named_where_its_kind_requires(client_secret: str) -> None:
+    import base64
+    from urllib.parse import parse_qsl
+
+    sent: list[httpx.Request] = []
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"token_type": "bearer", "access_token": "at-1", "refresh_token": "rt-1",
+                                         "expires_in": 7200, "scope": "tweet.read offline.access"})
+
+    app = AppCredentials("ck", "cs", "bearer", client_id="client-id-1", client_secret=client_secret)
+    with XApiClient(app, transport=httpx.MockTransport(token_endpoint)) as client:
+        token = client.exchange_oauth2_code("the-code", "http://127.0.0.1:8765/callback", "the-verifier", now=NOW)
+
+    (request,) = sent
+    form = dict(parse_qsl(request.content.decode()))
+    expected = {"grant_type": "authorization_code", "code": "the-code", "redirect_uri": "http://127.0.0.1:8765/callback",
+                "code_verifier": "the-verifier"}
+    if client_secret:
+        assert form == expected
+        assert request.headers["authorization"] == "Basic " + base64.b64encode(b"client-id-1:client-secret-1").decode()
+    else:
+        assert form == expected | {"client_id": "client-id-1"} and "authorization" not in request.headers
+    assert (token.access_token, token.refresh_token, token.expires_at) == ("at-1", "rt-1", NOW + timedelta(hours=2))
+
+
+OAUTH2_CLIENT = AppCredentials("ck", "cs", "bearer", client_id="cid", client_secret="client-secret")
+
+
+@pytest.mark.parametrize("expires_in, expected", [
+    (7200, NOW + timedelta(seconds=7200)), ("7200", NOW + timedelta(seconds=7200)), (None, None),
+    ("9" * 10, NOW + timedelta(seconds=9_999_999_999)),
+])
+def test_a_tokens_lifetime_is_counted_in_seconds_from_the_request(expires_in, expected) -> None:
+    body = {"token_type": "Bearer", "access_token": "at"} | ({} if expires_in is None else {"expires_in": expires_in})
+    with answering(httpx.Response(200, json=body), app=OAUTH2_CLIENT) as client:
+        assert client.refresh_oauth2_token("rt", now=NOW).expires_at == expected
+
+
+@pytest.mark.parametrize("body, complaint", [
+    ({"token_type": "bearer", "access_token": "at", "expires_in": True}, "expires_in is not a number of seconds"),
+    ({"token_type": "bearer", "access_token": "at", "expires_in": "1" * 11}, "expires_in is not a number of seconds"),
+    ({"token_type": "bearer", "access_token": "at", "expires_in": "-5"}, "expires_in is not a number of seconds"),
+    ({"token_type": "bearer", "access_token": "at", "expires_in": 1.5}, "expires_in is not a number of seconds"),
+    ({"token_type": "mac", "access_token": "at"}, "token_type is not bearer"),
+    ({"token_type": "bearer", "access_token": ""}, "no access_token in the response"),
+    ({"token_type": "bearer", "access_token": "at", "refresh_token": ""}, "refresh_token is not a token"),
+    ({"token_type": "bearer", "access_token": "at", "refresh_token": 5}, "refresh_token is not a token"),
+])
+def test_a_token_answer_x_would_not_give_is_unexpected_and_names_no_value(body, complaint) -> None:
+    with answering(httpx.Response(200, json=body), app=OAUTH2_CLIENT) as client:
+        with pytest.raises(XApiError) as raised:
+            client.refresh_oauth2_token("rt", now=NOW)
+    assert raised.value.code == "UnexpectedResponse" and str(raised.value).endswith(complaint)
