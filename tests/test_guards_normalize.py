@@ -348,3 +348,18 @@ def test_only_a_revoke_is_a_revoke_among_other_user_events(kind):
 def test_a_revoke_whose_body_is_not_an_object_is_kept_as_an_unknown_user_event():
     record = one({"user_event": {"revoke": "63046977"}})
     assert (record.event_type, record.user_id) == ("aaa.user_event.revoke", None)
+
+
+def test_no_event_but_a_deletion_names_a_deleted_post_whatever_its_type():
+    from conftest import all_fixtures
+
+    named = {}
+    for name in all_fixtures():
+        if name == "other/unrecognised_shape.json":
+            continue
+        for record in norm(fixture_json(name)).events:
+            named[(name, record.event_type)] = deleted_post_id(record)
+    deletions = {key: post for key, post in named.items() if post is not None}
+    assert deletions == {("aaa/tweet_delete.json", "post.delete"): "1045405559317569537",
+                         ("xaa/02_post.delete.json", "post.delete"): "2080761269309813134"}
+    assert ("xaa/04_post.reply.create.json", "post.reply.create") in named  # types after "post.delete" were asked
