@@ -483,3 +483,15 @@ def test_a_closed_outage_keeps_the_id_it_was_opened_with_and_a_long_reason_is_cu
     state.record_webhook_check(URL_B, "6", "invalid", T0 + timedelta(seconds=30))  # (one webhook a reconcile run)
     state.record_webhook_check(URL_B, "7", "valid", T0 + timedelta(minutes=2))  # re-registered under a new id
     assert next(o for o in state.webhook_outages() if o["webhook_url"] == URL_B)["webhook_id"] == "6"
+
+
+def test_times_are_stored_as_utc_milliseconds_whatever_zone_they_come_in():
+    from datetime import timezone
+
+    from xrelay.store import iso
+
+    assert iso(datetime(2026, 11, 20, 14, 0, 0, 123999, tzinfo=timezone(timedelta(hours=2)))) == "2026-11-20T12:00:00.123Z"
+    assert iso(datetime(2026, 11, 20, 12, 0, tzinfo=UTC)) == "2026-11-20T12:00:00.000Z"
+    # Sorted as strings (ByUser's ts, the repair's BETWEEN): fixed width, so text order is time order.
+    times = [T0 + timedelta(milliseconds=ms) for ms in (0, 1, 999, 1000, 10_000, 86_400_000)]
+    assert sorted(map(iso, times)) == list(map(iso, times))
