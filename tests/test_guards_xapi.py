@@ -453,3 +453,33 @@ def test_a_token_answer_x_would_not_give_is_unexpected_and_names_no_value(body, 
         with pytest.raises(XApiError) as raised:
             client.refresh_oauth2_token("rt", now=NOW)
     assert raised.value.code == "UnexpectedResponse" and str(raised.value).endswith(complaint)
+
+
+# --- values with units, and what must not change once built ------------------------------------------
+
+
+@pytest.mark.parametrize("given, seconds", [({}, 10.0), ({"timeout": 2.5}, 2.5)])
+def test_every_request_carries_the_clients_timeout_in_seconds(given: dict, seconds: float) -> None:
+    seen: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, json={"data": []})
+
+    with XApiClient(AppCredentials("ck", "cs", "b"), transport=httpx.MockTransport(handler), **given) as client:
+        client.list_webhooks()
+    assert seen == [{"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}]
+
+
+def test_credentials_tokens_and_results_cannot_be_changed_once_built() -> None:
+    import dataclasses
+
+    built = [AppCredentials("ck", "cs", "b"), UserCredentials.oauth2("t"), Webhook("1", URL),
+             XaaSubscription("1", "post.create", {}), RateLimit(1, 0, None)]
+    from xrelay.xapi import OAuth2Token
+
+    built.append(OAuth2Token("at", None, None))
+    for value in built:
+        field = dataclasses.fields(value)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, "changed")
