@@ -363,3 +363,19 @@ def test_no_event_but_a_deletion_names_a_deleted_post_whatever_its_type():
     assert deletions == {("aaa/tweet_delete.json", "post.delete"): "1045405559317569537",
                          ("xaa/02_post.delete.json", "post.delete"): "2080761269309813134"}
     assert ("xaa/04_post.reply.create.json", "post.reply.create") in named  # types after "post.delete" were asked
+
+
+def test_among_aaa_events_only_a_tweet_create_is_a_post_of_its_own():
+    from conftest import all_fixtures
+
+    own = {}
+    for name in all_fixtures():
+        if name.startswith("aaa/"):
+            for record in norm(fixture_json(name)).events:
+                own[name] = post_ids(record).own
+    assert {name: post for name, post in own.items() if post} == {
+        "aaa/tweet_create.json": "1924465506158878979", "aaa/tweet_create_mention.json": "1924465506158878980",
+        "aaa/tweet_create_reply.json": "1924465506158878981", "aaa/tweet_create_longform.json": "1924465506158878979",
+        "aaa/tweet_create_two.json": "1924465506158878991"}
+    like = one(fixture_json("aaa/favorite.json"))  # a like carries the liked post as a copy, not as its own
+    assert (post_ids(like).own, post_ids(like).embedded) == (None, frozenset({"1924465506158878979"}))

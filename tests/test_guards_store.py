@@ -495,3 +495,23 @@ def test_times_are_stored_as_utc_milliseconds_whatever_zone_they_come_in():
     # Sorted as strings (ByUser's ts, the repair's BETWEEN): fixed width, so text order is time order.
     times = [T0 + timedelta(milliseconds=ms) for ms in (0, 1, 999, 1000, 10_000, 86_400_000)]
     assert sorted(map(iso, times)) == list(map(iso, times))
+
+
+def compressing_to(size: int) -> bytes:
+    """Random (incompressible) bytes whose zlib level-6 compression is exactly ``size`` bytes."""
+    source = incompressible(size + 200, seed=9)
+    cut = size - 200
+    while len(zlib.compress(source[:cut], 6)) < size:
+        cut += 1
+    assert len(zlib.compress(source[:cut], 6)) == size
+    return source[:cut]
+
+
+@pytest.mark.parametrize("compressed, parts", [(store.QUARANTINE_PART_BYTES, None), (store.QUARANTINE_PART_BYTES + 1, "2")])
+def test_a_delivery_compressing_to_the_part_size_is_one_item_that_dynamodb_accepts(state, compressed, parts):
+    assert store.QUARANTINE_PART_BYTES == 350_000  # with the other attributes, under DynamoDB's 400 KB
+    body = compressing_to(compressed)
+    assert state.quarantine("d" * 64, body, "r" * 3000, T0) is True  # a reason as long as one is kept
+    (head,) = state_items_of(state, store.QUARANTINE)
+    assert head.get("parts", {}).get("N") == parts
+    assert [q["body"] for q in state.quarantined()] == [body]

@@ -483,3 +483,14 @@ def test_credentials_tokens_and_results_cannot_be_changed_once_built() -> None:
         field = dataclasses.fields(value)[0].name
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, field, "changed")
+
+
+@pytest.mark.parametrize("consumer_key, consumer_secret", [("ck", ""), ("", "cs"), ("", "")])
+def test_oauth1_signing_needs_both_consumer_values_and_sends_nothing_without_them(fake: FakeX, consumer_key: str,
+                                                                                  consumer_secret: str) -> None:
+    user = fake.register_oauth1_user("111")
+    app = AppCredentials(consumer_key, consumer_secret, fake.bearer_token)
+    with fake.client(app) as client, pytest.raises(ValueError, match="needs AppCredentials.consumer_key and "
+                                                                      "consumer_secret"):
+        client.subscribe_aaa(fake.add_webhook(URL), user)
+    assert fake.requests == []
