@@ -494,3 +494,19 @@ def test_oauth1_signing_needs_both_consumer_values_and_sends_nothing_without_the
                                                                       "consumer_secret"):
         client.subscribe_aaa(fake.add_webhook(URL), user)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("shapes", ["spec", "field"])
+def test_a_spent_user_budget_is_that_users_alone_in_either_error_shape(fake: FakeX, x: XApiClient, shapes: str) -> None:
+    """X budgets user-context calls per user: Alice's 429 (in the spec's shape or the field's) leaves Bob's alone."""
+    fake.error_shapes = shapes
+    fake.rate_limits["GET /2/activity/subscriptions"] = 1
+    alice, bob = fake.register_oauth2_user("111"), fake.register_oauth2_user("222")
+    x.list_xaa_subscriptions(user=alice)
+    with pytest.raises(RateLimited) as raised:
+        x.list_xaa_subscriptions(user=alice)
+    reset = datetime.fromtimestamp(fake.rate_limit_reset("GET /2/activity/subscriptions", "oauth2", "111"), UTC)
+    assert (raised.value.code, raised.value.status, raised.value.reset_at) == ("TooManyRequests", 429, reset)
+    assert x.list_xaa_subscriptions(user=bob) == []
+    bobs = datetime.fromtimestamp(fake.rate_limit_reset("GET /2/activity/subscriptions", "oauth2", "222"), UTC)
+    assert x.rate_limit(Endpoint.XAA_LIST) == RateLimit(1, 0, bobs)  # the latest answer's headers: Bob's
