@@ -510,3 +510,11 @@ def test_a_spent_user_budget_is_that_users_alone_in_either_error_shape(fake: Fak
     assert x.list_xaa_subscriptions(user=bob) == []
     bobs = datetime.fromtimestamp(fake.rate_limit_reset("GET /2/activity/subscriptions", "oauth2", "222"), UTC)
     assert x.rate_limit(Endpoint.XAA_LIST) == RateLimit(1, 0, bobs)  # the latest answer's headers: Bob's
+
+
+def test_a_tag_and_a_webhook_id_are_only_ever_named_so_they_cannot_be_swapped(fake: FakeX, x: XApiClient) -> None:
+    with pytest.raises(TypeError):
+        x.update_xaa_subscription("1", "posts")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        x.create_xaa_subscription("post.create", {"user_id": "1"}, "posts")  # type: ignore[misc]
+    assert fake.requests == []
