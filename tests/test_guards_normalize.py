@@ -210,6 +210,7 @@ def test_a_typing_event_needs_a_millisecond_stamp_of_at_most_twenty_digits(stamp
 @pytest.mark.parametrize("meta, replay", [
     ({"replay": True}, True), ({"replay": "true"}, True), ({"replay": "True"}, True), ({"replay": 1}, True),
     ({"replay": False}, False), ({"replay": "false"}, False), ({"replay": 0}, False), ({"replay": "yes"}, False),
+    ({"replay": 2}, False), ({"replay": "1"}, False),
     ({}, False), ("replay", False), (None, False),
 ])
 def test_only_what_x_sends_for_a_replay_marks_one(meta, replay):
