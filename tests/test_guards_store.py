@@ -566,3 +566,10 @@ def test_every_read_that_decides_a_write_or_an_answer_is_strongly_consistent(sta
         if name == "quarantine parts":  # the listing itself may lag; a delivery's parts may not
             consistent = consistent[1:]
         assert consistent and all(flag is True for flag in consistent), (name, reads)
+
+
+def test_a_reprocessing_failures_reason_is_cut_like_the_first_one(state):
+    state.quarantine("d1", b"x", "why", T0)
+    state.mark_quarantine("d1", "pending", "p" * 2500)
+    (kept,) = state.quarantined()
+    assert kept["reason"] == "p" * 2000 + "...[500 more]" and kept["attempts"] == 1
