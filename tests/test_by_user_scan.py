@@ -79,3 +79,20 @@ def test_the_scan_notice_names_the_table_size_when_it_can(stack):
             raise PermissionError("AccessDenied")
 
     assert "UserIndex=true" in scan_user_notice(Denied(), events_table(stack))
+
+
+@EACH_USER_INDEX
+def test_by_user_yields_exactly_limit_events_with_the_index_or_the_scan(stack):
+    """The limit is the number of events returned, with either reading (one past it was a survivor)."""
+    table = events_table(stack)
+    store = EventStore(table, 30, index_users=users_indexed(stack))
+    now = datetime.now(UTC)
+    stored = []
+    for name in ("aaa/tweet_create_two.json", "aaa/follow.json"):
+        for record in normalize(fixture_json(name), delivery=delivery_id(fixture_bytes(name)), received_at=now).events:
+            assert store.put_new(record)
+            stored.append(record.event_key)
+    assert len(stored) == 3
+    for limit in (1, 2, 3, 10):
+        found = [r.event_key for r in store.by_user(AAA_USER, limit=limit)]
+        assert len(found) == min(limit, 3) and set(found) <= set(stored), limit

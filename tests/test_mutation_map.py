@@ -40,3 +40,13 @@ def test_a_survivor_is_reported_with_its_diff_and_the_score_counts_only_run_muta
 def test_a_sampled_run_says_so():
     text = mutation.report("outages", 36, 4, [], sampled_out=417)
     assert text == "== outages: 90.0% (36 killed of 40 mutants, sampled from 457, 4 survived)"
+
+
+def test_without_cosmic_ray_installed_a_run_says_how_to_install_it(monkeypatch, tmp_path):
+    import pytest
+
+    monkeypatch.setattr(mutation, "BIN", tmp_path / "bin")
+    with pytest.raises(SystemExit) as stopped:
+        mutation.main(["signature"])
+    assert str(stopped.value) == (f"cosmic-ray is not installed in {tmp_path}: `make mutate` installs it "
+                                  f"(or {tmp_path / 'bin' / 'pip'} install 'cosmic-ray>=8.7,<9')")

@@ -178,6 +178,13 @@ def report(module: str, killed: int, survived: int, survivors: list, sampled_out
     return "\n".join(lines)
 
 
+def require_cosmic_ray() -> None:
+    """One line, not a FileNotFoundError from deep in subprocess, when the tool is not installed yet."""
+    if not (BIN / "cosmic-ray").exists():
+        sys.exit(f"cosmic-ray is not installed in {BIN.parent}: `make mutate` installs it "
+                 f"(or {BIN / 'pip'} install 'cosmic-ray>=8.7,<9')")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every one in modules.toml)")
@@ -195,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [m for m in modules if m not in guarded]
     if unknown:
         sys.exit(f"no test map for {', '.join(unknown)} in {HERE / 'modules.toml'}")
+    if not args.report_only:
+        require_cosmic_ray()
     WORK.mkdir(exist_ok=True)
     summary = []
     for module in modules:

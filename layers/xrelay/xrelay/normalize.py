@@ -81,7 +81,7 @@ def normalize(doc: dict[str, Any], *, delivery: str, received_at: datetime) -> N
     elif _looks_like_aaa(doc):
         for produce in _aaa(doc, ctx):
             _collect(out, produce)
-    elif not out.controls:
+    elif not (out.controls or out.errors):  # a control message refused above says why itself
         raise UnrecognisedDelivery(
             "delivery matches no known shape (XAA data.event_type, stream data+matching_rules, "
             "AAA for_user_id/*_events/user_event, replay_job_status); top-level keys: "
