@@ -303,10 +303,10 @@ def measure_warm_cpu(rounds: int) -> dict[str, Any]:
     from aws_lambda_powertools import Logger
 
     from xrelay.credentials import SigningSecrets
-    from xrelay.intake import Intake
     from xrelay.observability import make_metrics
-    from xrelay.signature import SIGNATURE_HEADER, sign, verify
-    from xrelay.store import EventStore, StateStore
+    from xrelay.receiving.intake import Intake
+    from xrelay.receiving.signature import SIGNATURE_HEADER, sign, verify
+    from xrelay.storage.store import EventStore, StateStore
 
     secret = "bench-consumer-secret"
     secrets = SigningSecrets(consumer=secret)
@@ -402,7 +402,7 @@ def ten_tweet_delivery() -> bytes:
 
 def deletion_of_the_stored_post() -> bytes:
     """xaa/02_post.delete.json naming xaa/01's post, which the first scenario stored: intake writes the
-    tombstone too; the publisher redacts the copy and sends the compliance message (xrelay.compliance)."""
+    tombstone too; the publisher redacts the copy and sends the compliance message (xrelay.publishing.compliance)."""
     stored = json.loads((FIXTURES / "xaa" / "01_post.create.json").read_bytes())
     doc = json.loads((FIXTURES / "xaa" / "02_post.delete.json").read_bytes())
     doc["data"]["payload"]["id"] = stored["data"]["payload"]["id"]
@@ -428,8 +428,8 @@ def measure_api_calls() -> dict[str, Any]:
     from moto import mock_aws
 
     from xrelay.aws import client
-    from xrelay.local import DEV_CONSUMER_SECRET, LocalStack, api_event
-    from xrelay.signature import SIGNATURE_HEADER, sign
+    from xrelay.receiving.signature import SIGNATURE_HEADER, sign
+    from xrelay.tools.local.local import DEV_CONSUMER_SECRET, LocalStack, api_event
 
     counter = CallCounter()
     original = botocore.client.BaseClient._make_api_call
@@ -541,11 +541,11 @@ def measure_reconcile() -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     from fakex import FakeX
     from xrelay.aws import client
-    from xrelay.desired import DesiredState
-    from xrelay.local import LocalStack
-    from xrelay.reconcile import StackUsers, reconcile
-    from xrelay.store import StateStore
-    from xrelay.users import StoredUser, UserCredentialStore
+    from xrelay.storage.store import StateStore
+    from xrelay.subscriptions.desired import DesiredState
+    from xrelay.subscriptions.reconcile import StackUsers, reconcile
+    from xrelay.subscriptions.users import StoredUser, UserCredentialStore
+    from xrelay.tools.local.local import LocalStack
 
     url = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
     aaa = [str(4_000_000_000 + i) for i in range(10)]
@@ -616,11 +616,11 @@ def measure_replay() -> dict[str, Any]:
     from fakex import FakeX
     from xrelay.aws import client
     from xrelay.config import Settings
-    from xrelay.desired import DesiredState
-    from xrelay.local import LocalStack
-    from xrelay.outages import Ledger, ReplayPolicy, parse_time
-    from xrelay.replay import run_for_stack
-    from xrelay.store import StateStore
+    from xrelay.recovery.outages import Ledger, ReplayPolicy, parse_time
+    from xrelay.recovery.replay import run_for_stack
+    from xrelay.storage.store import StateStore
+    from xrelay.subscriptions.desired import DesiredState
+    from xrelay.tools.local.local import LocalStack
 
     aws_calls: list[str] = []
     now = parse_time("2026-11-26T12:00:00Z")
@@ -773,17 +773,17 @@ BY_POST_ATTRIBUTES = ("pk", "post_id")  # the ByPost entry of an event item (ref
 
 def default_index_users() -> bool:
     """Whether the template's defaults index events by user (Condition IndexUsers)."""
-    from xrelay.store import users_indexed
-    from xrelay.template import load
+    from xrelay.storage.store import users_indexed
+    from xrelay.tools.cli.template import load
 
     params = load(ROOT / "template.yaml")["Parameters"]
     return users_indexed({name: params[name]["Default"] for name in ("UserIndex", "PurgeOnRevoke")})
 
 
 def measure_sizes() -> dict[str, Any]:
-    from xrelay.normalize import UnrecognisedDelivery, delivery_id, normalize
-    from xrelay.publisher import outgoing
-    from xrelay.store import event_item
+    from xrelay.events.normalize import UnrecognisedDelivery, delivery_id, normalize
+    from xrelay.publishing.publisher import outgoing
+    from xrelay.storage.store import event_item
 
     index_users = default_index_users()
     rows = []

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import FIXTURES, ROOT, fixture_bytes, fixture_json
-from xrelay import record_dictionary
-from xrelay.normalize import UnrecognisedDelivery, delivery_id, normalize
-from xrelay.publisher import SQS_MAX_BYTES, decode_image
-from xrelay.store import (
+from xrelay.events.normalize import UnrecognisedDelivery, delivery_id, normalize
+from xrelay.publishing.publisher import SQS_MAX_BYTES, decode_image
+from xrelay.storage import record_dictionary
+from xrelay.storage.store import (
     DICTIONARY_MAX_BYTES,
     UNINDEXED_USER,
     compress_record,
