@@ -225,7 +225,7 @@ def test_no_mac_is_compared_with_equality_anywhere_in_the_code():
     """Lint: in the layer and the handlers, a MAC (``hmac.new``, ``signature.sign``) or a name bound to
     one never meets ``==``/``!=``/``in``: an early-exit comparison tells an attacker, byte by byte, how
     close a forged signature is. Such a check goes through ``hmac.compare_digest``."""
-    sources = sorted((ROOT / "layers/xrelay/xrelay").glob("*.py")) + sorted((ROOT / "functions").glob("*/app.py"))
+    sources = sorted((ROOT / "layers/xrelay/xrelay").rglob("*.py")) + sorted((ROOT / "functions").glob("*/app.py"))
     assert len(sources) > 20
     offenders = []
     for path in sources:
@@ -252,7 +252,7 @@ def test_the_lint_finds_a_mac_compared_with_equality():
 
 def test_every_module_that_checks_a_mac_uses_compare_digest():
     """Only signature.py verifies MACs; any module that computes one with hmac.new must check with compare_digest."""
-    for path in sorted((ROOT / "layers/xrelay/xrelay").glob("*.py")):
+    for path in sorted((ROOT / "layers/xrelay/xrelay").rglob("*.py")):
         text = path.read_text()
         if "hmac.new(" in text:
             assert "hmac.compare_digest(" in text, path.name
