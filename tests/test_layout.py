@@ -84,3 +84,34 @@ def test_the_layer_copy_ships_the_runtime_only_and_it_imports(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) >= len(runtime_files()) - 1  # every module (the top __init__ is the package)
+
+
+# What each runtime folder may import of the others, as its __init__ says ("top" = the shared modules at
+# the package's top). Imports run one way: receiving over recovery over subscriptions over storage over
+# events. The one edge upward, credentials -> subscriptions.xapi, is lazy: the X client builds the token.
+MAY_IMPORT = {
+    "events": set(),
+    "storage": {"top", "events"},
+    "publishing": {"top", "events", "storage"},
+    "subscriptions": {"top", "events", "storage"},
+    "recovery": {"top", "events", "storage", "subscriptions"},
+    "receiving": {"top", "events", "storage", "recovery"},
+    "top": {"subscriptions"},
+}
+
+
+def folder_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and (PACKAGE / parts[1]).is_dir() else "top"
+
+
+def test_each_runtime_folder_imports_only_what_its_docstring_allows():
+    found: dict[str, set[str]] = {folder: set() for folder in MAY_IMPORT}
+    for path in runtime_files():
+        parts = path.relative_to(PACKAGE).parts
+        here = parts[0] if len(parts) > 1 else "top"
+        found[here] |= {folder_of(m) for m in imported_modules(path)
+                        if m.startswith("xrelay.") and (PACKAGE / Path(*m.split(".")[1:])).with_suffix(".py").is_file()}
+        found[here].discard(here)
+    assert {f: sorted(d - MAY_IMPORT[f]) for f, d in found.items() if d - MAY_IMPORT[f]} == {}
+    assert found["receiving"] and found["publishing"]  # the walk saw the imports
