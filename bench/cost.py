@@ -112,8 +112,8 @@ def probe(mode: str, rounds: int) -> dict[str, Any]:
 
     from xrelay.aws import client
     from xrelay.credentials import SigningSecrets
-    from xrelay.local import FakeContext, api_event
-    from xrelay.signature import SIGNATURE_HEADER, sign, verify
+    from xrelay.receiving.signature import SIGNATURE_HEADER, sign, verify
+    from xrelay.tools.local.local import FakeContext, api_event
 
     secret = "bench-consumer-secret"
     app.intake = replace(app.intake, load_secrets=lambda: SigningSecrets(consumer=secret))  # a warm cache hit
@@ -215,7 +215,7 @@ def publisher_log_bytes(capture: Path, sink) -> dict[str, float]:
     handler against the same responder: events/PublisherFunction.json, after a warm-up batch."""
     import importlib.util
 
-    from xrelay.local import FakeContext
+    from xrelay.tools.local.local import FakeContext
 
     spec = importlib.util.spec_from_file_location("publisher_app", ROOT / "functions" / "publisher" / "app.py")
     publisher = importlib.util.module_from_spec(spec)
@@ -266,7 +266,7 @@ def platform_bytes(function: dict[str, Any], params: dict[str, Any]) -> int:
 
 def template_settings() -> dict[str, Any]:
     sys.path.insert(0, str(LAYER))
-    from xrelay.template import load
+    from xrelay.tools.cli.template import load
 
     doc = load(ROOT / "template.yaml")
     params, resources = doc["Parameters"], doc["Resources"]

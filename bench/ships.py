@@ -44,7 +44,7 @@ import app
 
 def _template():
     sys.path.insert(0, str(ROOT / "layers" / "xrelay"))
-    from xrelay import template as tpl
+    from xrelay.tools.cli import template as tpl
 
     return tpl, tpl.load(ROOT / "template.yaml")
 

@@ -64,7 +64,7 @@ def stack(request):
     from moto import mock_aws
 
     from xrelay.aws import client
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()
@@ -132,7 +132,7 @@ activity:
 
 def apply_desired(directory: Path, text: str = DESIRED) -> Path:
     """Store ``text`` as the stack's desired state the way an operator does (`xrelay subscriptions apply`)."""
-    from xrelay.cli import main
+    from xrelay.tools.cli.cli import main
 
     path = directory / "x.yaml"
     path.write_text(text)

@@ -65,8 +65,8 @@ import httpx
 from oauthlib.oauth1.rfc5849 import signature as oauth1_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth1_utils
 
-from xrelay.event_types import XAA_ALIASES, XAA_EVENT_TYPES, canonical_xaa_type
-from xrelay.xapi import AppCredentials, UserCredentials, XApiClient
+from xrelay.events.event_types import XAA_ALIASES, XAA_EVENT_TYPES, canonical_xaa_type
+from xrelay.subscriptions.xapi import AppCredentials, UserCredentials, XApiClient
 from xspec import declares, request_errors, response_errors
 
 BASE_URL = "https://api.x.com"

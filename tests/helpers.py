@@ -20,10 +20,10 @@ from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
 
 from xrelay.aws import client
-from xrelay.local import DEV_CONSUMER_SECRET, LocalStack, api_event
-from xrelay.models import Source
-from xrelay.publisher import decode_message
-from xrelay.signature import SIGNATURE_HEADER, sign
+from xrelay.events.models import Source
+from xrelay.publishing.publisher import decode_message
+from xrelay.receiving.signature import SIGNATURE_HEADER, sign
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET, LocalStack, api_event
 
 if TYPE_CHECKING:
     from fakex import FakeX

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import ROOT
-from xrelay import template as tpl
+from xrelay.tools.cli import template as tpl
 
 TEMPLATE = tpl.load(ROOT / "template.yaml")
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]

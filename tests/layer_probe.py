@@ -2,7 +2,8 @@
 
 ``python tests/layer_probe.py FUNCTION REFUSED_JSON PARAMETERS_JSON`` (tests/test_layers.py runs it
 in a fresh interpreter): a moto stack is provisioned from template.yaml, then every module of the
-REFUSED top-level packages (those of the layers FUNCTION does not attach) is forgotten and refused
+REFUSED packages (those of the layers FUNCTION does not attach, and xrelay.tools, which no layer
+ships) is forgotten and refused
 at import, as a missing layer would be in Lambda (ModuleNotFoundError). The function's module is
 then imported and invoked with a representative trigger; the result is printed as one JSON line.
 The xrelay package is imported afresh under the refusal, so a lazy import inside it counts too.
@@ -26,7 +27,7 @@ class RefuseUnattached(importlib.abc.MetaPathFinder):
         self.attempts: list[str] = []
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.partition(".")[0] in self.refused:
+        if any(fullname == name or fullname.startswith(name + ".") for name in self.refused):
             self.attempts.append(fullname)
             raise ModuleNotFoundError(f"No module named {fullname!r} (its layer is not attached)", name=fullname)
         return None
@@ -43,9 +44,9 @@ def forget(refused: set[str]) -> None:
 def triggers(function: str) -> list[dict]:
     """Representative events, invoked in order: what the function is invoked with on AWS."""
     from conftest import fixture_bytes
-    from xrelay.local import DEV_CONSUMER_SECRET, api_event
-    from xrelay.samples import load_event
-    from xrelay.signature import SIGNATURE_HEADER, sign
+    from xrelay.receiving.signature import SIGNATURE_HEADER, sign
+    from xrelay.tools.local.local import DEV_CONSUMER_SECRET, api_event
+    from xrelay.tools.local.samples import load_event
 
     if function == "IntakeFunction":
         body = fixture_bytes("xaa/01_post.create.json")
@@ -65,7 +66,7 @@ def main() -> None:
 
     import conftest  # noqa: F401  (the tests' AWS environment: dummy credentials, no endpoint override)
     from xrelay.aws import client
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()
@@ -82,7 +83,8 @@ def main() -> None:
         for event in events:
             result = stack.invoke(function, event)
         sys.meta_path.remove(finder)
-    loaded = sorted({name.partition(".")[0] for name in sys.modules} & refused)
+    loaded = sorted(name for name in refused
+                    if any(m == name or m.startswith(name + ".") for m in sys.modules))
     print(json.dumps({"result": result, "refused_attempts": finder.attempts, "refused_loaded": loaded},
                      default=str))
 

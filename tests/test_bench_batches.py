@@ -15,7 +15,7 @@ _spec.loader.exec_module(cost)
 
 
 def yaml_template() -> dict:
-    from xrelay.template import load
+    from xrelay.tools.cli.template import load
 
     return load(ROOT / "template.yaml")
 

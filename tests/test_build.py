@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from xrelay import template as tpl
+from xrelay.tools.cli import template as tpl
 
 LAYER_DIR = ROOT / "layers" / "xrelay"
 LAMBDA_PY313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"

@@ -1,4 +1,4 @@
-"""Records on an EventBridge bus (xrelay.bus): entries rules can route, EventBridge's limits, and
+"""Records on an EventBridge bus (xrelay.publishing.bus): entries rules can route, EventBridge's limits, and
 failed entries retried and never lost. Against moto's EventBridge, with rules to SQS queues."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 from moto import mock_aws
 
 from conftest import fixture_json
-from xrelay import bus
-from xrelay.bounds import packed
-from xrelay.models import EventRecord
-from xrelay.normalize import normalize
+from xrelay.events.bounds import packed
+from xrelay.events.models import EventRecord
+from xrelay.events.normalize import normalize
+from xrelay.publishing import bus
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TABLE = "xrelay-EventsTable-EXAMPLE"

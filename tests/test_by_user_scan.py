@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from conftest import EACH_USER_INDEX, fixture_bytes, fixture_json, users_indexed
 from helpers import post
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.normalize import delivery_id, normalize
-from xrelay.store import EventStore
+from xrelay.events.normalize import delivery_id, normalize
+from xrelay.storage.store import EventStore
+from xrelay.tools.cli.cli import main
 
 AAA_USER = "2244994945"
 XAA_USER = "1111111111111111111"
@@ -69,7 +69,7 @@ def test_without_the_index_a_scan_finds_events_stored_before_and_after_turning_i
 
 
 def test_the_scan_notice_names_the_table_size_when_it_can(stack):
-    from xrelay.store import scan_user_notice
+    from xrelay.storage.store import scan_user_notice
 
     line = scan_user_notice(client("dynamodb"), events_table(stack))
     assert line.startswith(NOTICE) and " items, " in line and "UserIndex=true" in line

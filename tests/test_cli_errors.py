@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from conftest import ROOT, WEBHOOK_URL, apply_desired
-from xrelay import target
-from xrelay.cli import main
-from xrelay.cli_errors import UNREACHABLE, USAGE, explain
+from xrelay.tools.cli import target
+from xrelay.tools.cli.cli import main
+from xrelay.tools.cli.cli_errors import UNREACHABLE, USAGE, explain
 
 
 def free_port() -> int:
@@ -117,7 +117,7 @@ def test_invoke_exits_0_when_the_function_succeeds(stack, capsys):
 def test_json_output_into_a_closed_pipe_is_quiet():
     # `xrelay schema | head -1`: the reader stops early; no BrokenPipeError, exit 0.
     result = subprocess.run(
-        ["bash", "-c", f"{sys.executable} -m xrelay.cli schema | head -1; echo \"rc=${{PIPESTATUS[0]}}\""],
+        ["bash", "-c", f"{sys.executable} -m xrelay.tools.cli.cli schema | head -1; echo \"rc=${{PIPESTATUS[0]}}\""],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.splitlines() == ["{", "rc=0"]
     assert result.stderr == ""
@@ -126,7 +126,7 @@ def test_json_output_into_a_closed_pipe_is_quiet():
 def test_a_wrapped_connection_failure_is_explained_by_its_cause():
     from botocore.exceptions import EndpointConnectionError
 
-    from xrelay.store import StoreUnavailable
+    from xrelay.storage.store import StoreUnavailable
 
     try:
         try:

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import ROOT
 from test_cli_errors import free_port, no_stack_running, one_line  # noqa: F401 - a fixture
-from xrelay.cli import main
-from xrelay.cli_errors import UNREACHABLE, USAGE
+from xrelay.tools.cli.cli import main
+from xrelay.tools.cli.cli_errors import UNREACHABLE, USAGE
 
 DELIVERY = str(ROOT / "events/deliveries/xaa_post_create.json")
 

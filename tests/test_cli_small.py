@@ -9,7 +9,7 @@ import re
 import pytest
 
 from helpers import post
-from xrelay.cli import _table, main
+from xrelay.tools.cli.cli import _table, main
 
 
 def test_republish_takes_durations_like_tail(stack, capsys):

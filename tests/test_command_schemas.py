@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conftest import ROOT
-from xrelay import cli
+from xrelay.tools.cli import cli
 
 
 def committed(name: str) -> dict:

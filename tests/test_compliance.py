@@ -1,4 +1,4 @@
-"""Deletions and revocations: every stored copy redacted, consumers told, dedupe intact (xrelay.compliance).
+"""Deletions and revocations: every stored copy redacted, consumers told, dedupe intact (xrelay.publishing.compliance).
 
 Everything goes through the real handlers of the local stack: intake for X's deliveries, the
 publisher through the events table's stream (``stack.drain()``), the CLI for ``events get``.
@@ -16,13 +16,13 @@ import pytest
 
 from conftest import EACH_USER_INDEX, ROOT, fixture_json
 from helpers import client_error, emf, post, receive_all, values
-from xrelay import cli
 from xrelay.aws import client
-from xrelay.compliance import NOTICE_TYPE, skeleton
-from xrelay.models import EventRecord, RedactionReason, Source
-from xrelay.normalize import normalize
-from xrelay.publisher import decode_message
-from xrelay.store import EventStore
+from xrelay.events.models import EventRecord, RedactionReason, Source
+from xrelay.events.normalize import normalize
+from xrelay.publishing.compliance import NOTICE_TYPE, skeleton
+from xrelay.publishing.publisher import decode_message
+from xrelay.storage.store import EventStore
+from xrelay.tools.cli import cli
 
 XAA_USER, AAA_USER = "1111111111111111111", "2244994945"
 XAA_POST, XAA_TEXT = "2080761390344937796", "Hello from the Activity API"  # xaa/01_post.create.json
@@ -375,7 +375,7 @@ def purging_stack():
     """A local stack deployed with PurgeOnRevoke=true (and UserIndex's default, false: it forces the index on)."""
     from moto import mock_aws
 
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()

@@ -14,8 +14,9 @@ import xrelay_consumer
 from xrelay_consumer import payloads, record
 
 from conftest import ROOT, all_fixtures, fixture_bytes, fixture_json
-from xrelay import compliance, event_types, models, publisher
-from xrelay.normalize import UnrecognisedDelivery, delivery_id, normalize
+from xrelay.events import event_types, models
+from xrelay.events.normalize import UnrecognisedDelivery, delivery_id, normalize
+from xrelay.publishing import compliance, publisher
 
 SCHEMA = ROOT / "docs" / "event-record.schema.json"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

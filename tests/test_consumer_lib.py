@@ -34,7 +34,7 @@ from xrelay_consumer import (
 from conftest import fixture_bytes, fixture_json
 from helpers import post, receive_all
 from xrelay.aws import client
-from xrelay.publisher import SQS_MAX_BYTES
+from xrelay.publishing.publisher import SQS_MAX_BYTES
 
 POST_ID = "2080761390344937796"
 POST_KEY = f"xaa:post.create:user_id=1111111111111111111:{POST_ID}"

@@ -14,11 +14,12 @@ from jsonschema import Draft202012Validator
 
 from conftest import ROOT, all_fixtures, fixture_bytes, fixture_json
 from helpers import post, receive_all
-from xrelay import cli, models
-from xrelay.event_types import AAA_EVENT_ARRAYS, XAA_EVENT_TYPES
-from xrelay.models import EventRecord, Redaction, Source, StoredPointer, Subscription
-from xrelay.normalize import UnrecognisedDelivery, delivery_id, normalize
-from xrelay.publisher import ATTRIBUTE_NAMES, SQS_MAX_BYTES, decode_message, message_attributes, outgoing
+from xrelay.events import models
+from xrelay.events.event_types import AAA_EVENT_ARRAYS, XAA_EVENT_TYPES
+from xrelay.events.models import EventRecord, Redaction, Source, StoredPointer, Subscription
+from xrelay.events.normalize import UnrecognisedDelivery, delivery_id, normalize
+from xrelay.publishing.publisher import ATTRIBUTE_NAMES, SQS_MAX_BYTES, decode_message, message_attributes, outgoing
+from xrelay.tools.cli import cli
 
 DOC = ROOT / "docs" / "event-record.md"
 SCHEMA = ROOT / "docs" / "event-record.schema.json"

@@ -4,8 +4,8 @@ import json
 
 from helpers import crc
 from xrelay.aws import client
-from xrelay.local import DEV_CONSUMER_SECRET
-from xrelay.signature import sign
+from xrelay.receiving.signature import sign
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET
 
 
 def test_crc_answers_with_the_consumer_secret(stack):

@@ -8,9 +8,9 @@ import json
 import pytest
 from moto import mock_aws
 
-from xrelay import xapi
 from xrelay.aws import client
 from xrelay.credentials import SecretUnavailable, load_app_credentials, load_signing_secrets
+from xrelay.subscriptions import xapi
 
 COMPLETE = {
     "consumer_key": "ck-value-1234",
@@ -138,7 +138,7 @@ def test_the_crc_does_not_import_httpx():
     import sys
 
     code = ("import sys; import xrelay.credentials, xrelay.config; "
-            "print(sorted(m for m in ('httpx', 'xrelay.xapi', 'oauthlib') if m in sys.modules))")
+            "print(sorted(m for m in ('httpx', 'xrelay.subscriptions.xapi', 'oauthlib') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 

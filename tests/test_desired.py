@@ -15,8 +15,9 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import FIXTURES, ROOT
-from xrelay import event_types
-from xrelay.desired import (
+from xrelay.events import event_types
+from xrelay.events.event_types import needs_user_context
+from xrelay.subscriptions.desired import (
     AaaUser,
     DesiredState,
     DesiredStateError,
@@ -25,7 +26,6 @@ from xrelay.desired import (
     XaaSubscriptionSpec,
     load_desired,
 )
-from xrelay.event_types import needs_user_context
 
 DESIRED = FIXTURES / "desired"
 
@@ -595,7 +595,7 @@ def test_desired_imports_without_yaml_and_only_load_desired_needs_it():
     script = textwrap.dedent("""\
         import sys
         sys.modules["yaml"] = None  # as in the Lambda layer, which does not ship PyYAML
-        from xrelay.desired import DesiredState, load_desired
+        from xrelay.subscriptions.desired import DesiredState, load_desired
         state = DesiredState.from_json('{"webhook": {"url": "https://example.com/webhook"}}')
         print(state.webhook.url)
         try:

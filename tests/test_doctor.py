@@ -16,12 +16,12 @@ import pytest
 from conftest import ALICE, ROOT
 from helpers import state_items
 from test_command_schemas import validate
-from xrelay import doctor
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.local import app_secret_name
-from xrelay.store import StateStore
-from xrelay.users import StoredUser, UserCredentialStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.users import StoredUser, UserCredentialStore
+from xrelay.tools.cli.cli import main
+from xrelay.tools.local.local import app_secret_name
+from xrelay.tools.operate import doctor
 
 
 @pytest.fixture
@@ -246,7 +246,7 @@ class Accepting:
 
 def test_a_url_that_falls_back_to_the_legacy_signature_fails():
     from xrelay.credentials import SigningSecrets
-    from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
+    from xrelay.receiving.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
 
     signing = SigningSecrets(consumer="consumer", client="client")
     body = json.dumps(doctor.EMPTY_DELIVERY).encode()

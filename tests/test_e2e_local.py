@@ -23,7 +23,7 @@ import pytest
 
 from conftest import FIXTURES, ROOT, fixture_bytes
 from helpers import child_env, free_ports, until_stopped
-from xrelay.signature import OAUTH2_HEADER, SIGNATURE_HEADER, sign
+from xrelay.receiving.signature import OAUTH2_HEADER, SIGNATURE_HEADER, sign
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def running_local(log_dir: Path, **env: str) -> Iterator[Local]:
     log = log_dir / "output.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # a state dir of its own: nothing restored from an earlier run
-            [sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, "local",
+            [sys.executable, "-m", "xrelay.tools.cli.cli", "--stack-name", STACK, "local",
              "--port", str(port), "--aws-port", str(aws_port), "--state-dir", str(log_dir)],
             cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET, **env), stdout=out, stderr=subprocess.STDOUT)
     running = Local(f"http://127.0.0.1:{port}/webhook", f"http://127.0.0.1:{aws_port}", log)
@@ -167,7 +167,7 @@ def test_deliveries_reach_the_queue_exactly_once(local):
     assert deliver(local, fixture_bytes("aaa/tweet_create_two.json")) == (
         200, {"status": "accepted", "events": 2, "new": 2, "duplicates": 0})
 
-    sent = subprocess.run([sys.executable, "-m", "xrelay.cli", "send", str(FIXTURES / "aaa/favorite.json"),
+    sent = subprocess.run([sys.executable, "-m", "xrelay.tools.cli.cli", "send", str(FIXTURES / "aaa/favorite.json"),
                            "--url", local.url], cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET), capture_output=True, text=True,
                           timeout=30)
     assert sent.returncode == 0, sent.stdout + sent.stderr

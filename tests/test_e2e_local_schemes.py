@@ -17,7 +17,7 @@ import pytest
 from conftest import FIXTURES, ROOT, fixture_bytes
 from helpers import child_env
 from test_e2e_local import SECRET, Local, running_local
-from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
+from xrelay.receiving.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +94,7 @@ def test_a_wrong_signature_in_either_scheme_is_refused_and_not_stored(local, sig
 @pytest.mark.parametrize("scheme,header", [("oauth2", OAUTH2_HEADER), ("legacy", LEGACY_HEADER),
                                            ("both", OAUTH2_HEADER)])
 def test_xrelay_send_signs_in_the_scheme_asked_for(local, scheme, header):
-    sent = subprocess.run([sys.executable, "-m", "xrelay.cli", "send", str(FIXTURES / "aaa/favorite.json"),
+    sent = subprocess.run([sys.executable, "-m", "xrelay.tools.cli.cli", "send", str(FIXTURES / "aaa/favorite.json"),
                            "--url", local.url, "--scheme", scheme], cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET, **BOTH),
                           capture_output=True, text=True, timeout=30)
     assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -103,7 +103,7 @@ def test_xrelay_send_signs_in_the_scheme_asked_for(local, scheme, header):
 
 
 def test_xrelay_send_refuses_oauth2_without_a_client_secret(local):
-    sent = subprocess.run([sys.executable, "-m", "xrelay.cli", "send", str(FIXTURES / "aaa/favorite.json"),
+    sent = subprocess.run([sys.executable, "-m", "xrelay.tools.cli.cli", "send", str(FIXTURES / "aaa/favorite.json"),
                            "--url", local.url, "--scheme", "oauth2"], cwd=ROOT, env=child_env(X_CONSUMER_SECRET=SECRET),
                           capture_output=True, text=True, timeout=30)
     assert sent.returncode == 2 and "X_CLIENT_SECRET" in sent.stderr

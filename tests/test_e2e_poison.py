@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 import test_e2e_local as e2e
-from xrelay.models import EventRecord, Source, Subscription
-from xrelay.publisher import SET_ASIDE_KIND
-from xrelay.store import event_item
+from xrelay.events.models import EventRecord, Source, Subscription
+from xrelay.publishing.publisher import SET_ASIDE_KIND
+from xrelay.storage.store import event_item
 
 pytestmark = pytest.mark.e2e
 

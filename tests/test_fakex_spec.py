@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from fakex import SPEC_VIOLATIONS, FakeX, _json
-from xrelay.xapi import Endpoint, XApiClient, XApiError
+from xrelay.subscriptions.xapi import Endpoint, XApiClient, XApiError
 
 WEBHOOK_URL = "https://relay.example.com/webhook"
 

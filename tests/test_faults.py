@@ -24,11 +24,11 @@ import pytest
 from conftest import fixture_bytes, fixture_json
 from helpers import client_error, connection_error, crc, post, published_keys, receive_all, state_items, stored_keys
 from xrelay.aws import client
-from xrelay.local import DEV_CONSUMER_SECRET
-from xrelay.normalize import delivery_id, normalize
-from xrelay.publisher import SQS_MAX_BYTES, decode_message
-from xrelay.signature import sign
-from xrelay.store import MAX_RECORD_BYTES, RecordTooLarge, StateStore, decode_record, encode_record
+from xrelay.events.normalize import delivery_id, normalize
+from xrelay.publishing.publisher import SQS_MAX_BYTES, decode_message
+from xrelay.receiving.signature import sign
+from xrelay.storage.store import MAX_RECORD_BYTES, RecordTooLarge, StateStore, decode_record, encode_record
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET
 
 POST_KEY = "xaa:post.create:user_id=1111111111111111111:2080761390344937796"
 TWEET_KEYS = ["aaa:2244994945:tweet:1924465506158878990", "aaa:2244994945:tweet:1924465506158878991"]

@@ -1,4 +1,4 @@
-"""Issue 19: compliance (xrelay.compliance) under DynamoDB throttling, with values that have units and
+"""Issue 19: compliance (xrelay.publishing.compliance) under DynamoDB throttling, with values that have units and
 margins, and with more than one of a thing (two copies, two users, two revocations, two deletions racing).
 
 DynamoDB answers a BatchGetItem or BatchWriteItem it could only partly serve with ``UnprocessedKeys`` /
@@ -21,13 +21,13 @@ import pytest
 
 from conftest import ROOT, fixture_json
 from helpers import client_error, post, receive_all
-from xrelay import compliance
 from xrelay.aws import client
-from xrelay.compliance import NOTICE_MAX_KEYS, Tombstone, deletion_notice, skeleton
-from xrelay.models import EventRecord, RedactionReason, Source
-from xrelay.normalize import normalize
-from xrelay.publisher import decode_message
-from xrelay.store import EventStore
+from xrelay.events.models import EventRecord, RedactionReason, Source
+from xrelay.events.normalize import normalize
+from xrelay.publishing import compliance
+from xrelay.publishing.compliance import NOTICE_MAX_KEYS, Tombstone, deletion_notice, skeleton
+from xrelay.publishing.publisher import decode_message
+from xrelay.storage.store import EventStore
 
 
 def favorites(*likes: tuple[str, str], quoting: dict[str, str] | None = None) -> bytes:
@@ -305,7 +305,7 @@ def test_a_skeleton_keeps_ids_at_any_depth_of_lists_and_drops_what_is_left_empty
 def purging_stack():
     from moto import mock_aws
 
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from conftest import fixture_json
-from xrelay.bounds import MAX_ID_CHARS
-from xrelay.models import Source
-from xrelay.normalize import (
+from xrelay.events.bounds import MAX_ID_CHARS
+from xrelay.events.models import Source
+from xrelay.events.normalize import (
     MAX_CONTROL_BYTES,
     MAX_TYPE_CHARS,
     UnrecognisedDelivery,
@@ -130,7 +130,7 @@ def nested(depth: int) -> dict:
 
 
 def test_an_event_nested_at_the_limit_is_kept_and_one_level_deeper_is_set_aside():
-    from xrelay.bounds import MAX_NESTING, nesting
+    from xrelay.events.bounds import MAX_NESTING, nesting
 
     deep_ok = nested(MAX_NESTING - 1)
     assert nesting({"note": deep_ok}) == MAX_NESTING

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from test_outages import POLICY, at, ledger  # noqa: F401  (the fixture)
-from xrelay.outages import LEDGER_RETENTION, PK, ReplayPolicy, padded_span, span_minutes
+from xrelay.recovery.outages import LEDGER_RETENTION, PK, ReplayPolicy, padded_span, span_minutes
 
 OURS, NEIGHBOUR = "1234567890", "9876543210"
 

@@ -1,5 +1,5 @@
 """Issue 19: the publisher's failure paths other than SQS itself, its batches against SQS's limits, and
-its own guard on which stream records it publishes (xrelay.publisher).
+its own guard on which stream records it publishes (xrelay.publishing.publisher).
 
 Through the real PublisherFunction (the local stack's stream poller, as Lambda runs it) except for the
 size of one message, which is checked on ``outgoing`` at the byte where SQS's limit falls.
@@ -26,8 +26,8 @@ import pytest
 from helpers import client_error, connection_error, emf, post, receive_all, values
 from test_publisher_bus import bus_keys, bus_stack, on_the_bus  # noqa: F401 (bus_stack: a fixture)
 from xrelay.aws import client
-from xrelay.models import EventRecord, Source, Subscription
-from xrelay.publisher import SQS_MAX_BYTES, SQS_MAX_ENTRIES, decode_message, outgoing
+from xrelay.events.models import EventRecord, Source, Subscription
+from xrelay.publishing.publisher import SQS_MAX_BYTES, SQS_MAX_ENTRIES, decode_message, outgoing
 
 TABLE = "events-table"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from test_reconcile import ALICE, BOB, URL, World, desired
-from xrelay.reconcile import observe
-from xrelay.xapi import same_url
+from xrelay.subscriptions.reconcile import observe
+from xrelay.subscriptions.xapi import same_url
 
 NEIGHBOURS = [
     "https://abc123.execute-api.us-east-1.amazonaws.com/Webhook",  # the path is case-sensitive
@@ -83,7 +83,7 @@ def test_the_plan_counts_our_invalid_webhook_as_one_drift_and_names_the_neighbou
 
 
 def test_out_of_time_every_remaining_action_is_skipped_and_the_log_says_how_many(world, caplog):
-    from xrelay.reconcile import StackUsers, reconcile
+    from xrelay.subscriptions.reconcile import StackUsers, reconcile
 
     users = ["101", "102", "103", "104", "105"]
     want = desired(activity=[{"event_type": "post.create", "filter": {"user_id": u}} for u in users])

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from test_outages import at, ledger  # noqa: F401  (the fixture)
-from xrelay.outages import ReplayPolicy
-from xrelay.replay import plan_replays
+from xrelay.recovery.outages import ReplayPolicy
+from xrelay.recovery.replay import plan_replays
 
 OURS, NEIGHBOUR = "1234567890", "9876543210"
 POLICY = ReplayPolicy(margin=timedelta(minutes=5), min_age=timedelta(minutes=10), max_window=timedelta(hours=2),
@@ -105,7 +105,7 @@ def test_without_a_webhook_id_the_replay_finds_ours_by_its_url_among_neighbours(
 
     from conftest import WEBHOOK_URL, apply_desired
     from test_replay_function import sample
-    from xrelay.outages import Ledger
+    from xrelay.recovery.outages import Ledger
 
     apply_desired(tmp_path, f"webhook:\n  url: {WEBHOOK_URL}\n")
     fake_x.webhook_limit = 3
@@ -136,7 +136,7 @@ def test_the_replay_finds_our_webhook_when_x_echoes_its_host_in_another_case(fak
 
     from conftest import WEBHOOK_URL, apply_desired
     from test_replay_function import sample
-    from xrelay.outages import Ledger
+    from xrelay.recovery.outages import Ledger
 
     apply_desired(tmp_path, f"webhook:\n  url: {WEBHOOK_URL}\n")
     scheme, rest = WEBHOOK_URL.split("://", 1)

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, fixture_bytes
 from helpers import crc, post, state_items, stored_keys
 from xrelay.aws import client
-from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
+from xrelay.receiving.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
 
 CLIENT, OLD_CLIENT = "client-secret-current", "client-secret-previous"
 CONSUMER, OLD_CONSUMER = "consumer-secret-current", "consumer-secret-previous"
@@ -156,7 +156,7 @@ def test_a_digest_of_any_other_length_is_malformed_not_merely_wrong(extra):
     import hashlib
     import hmac
 
-    from xrelay.signature import SignatureRefused, verify
+    from xrelay.receiving.signature import SignatureRefused, verify
 
     digest = hmac.new(CONSUMER.encode(), BODY, hashlib.sha256).digest()
     raw = digest[:extra] if extra < 0 else digest + bytes(extra)
@@ -225,7 +225,7 @@ def test_no_mac_is_compared_with_equality_anywhere_in_the_code():
     """Lint: in the layer and the handlers, a MAC (``hmac.new``, ``signature.sign``) or a name bound to
     one never meets ``==``/``!=``/``in``: an early-exit comparison tells an attacker, byte by byte, how
     close a forged signature is. Such a check goes through ``hmac.compare_digest``."""
-    sources = sorted((ROOT / "layers/xrelay/xrelay").glob("*.py")) + sorted((ROOT / "functions").glob("*/app.py"))
+    sources = sorted((ROOT / "layers/xrelay/xrelay").rglob("*.py")) + sorted((ROOT / "functions").glob("*/app.py"))
     assert len(sources) > 20
     offenders = []
     for path in sources:
@@ -252,7 +252,7 @@ def test_the_lint_finds_a_mac_compared_with_equality():
 
 def test_every_module_that_checks_a_mac_uses_compare_digest():
     """Only signature.py verifies MACs; any module that computes one with hmac.new must check with compare_digest."""
-    for path in sorted((ROOT / "layers/xrelay/xrelay").glob("*.py")):
+    for path in sorted((ROOT / "layers/xrelay/xrelay").rglob("*.py")):
         text = path.read_text()
         if "hmac.new(" in text:
             assert "hmac.compare_digest(" in text, path.name
@@ -262,7 +262,7 @@ def test_how_a_delivery_was_signed_is_a_value_that_cannot_be_changed_after_the_c
     """``Verified`` is frozen: what the check decided cannot be rewritten on the way to the record."""
     import dataclasses
 
-    from xrelay.signature import Verified, verify_delivery
+    from xrelay.receiving.signature import Verified, verify_delivery
 
     verified = verify_delivery({LEGACY_HEADER: sign(CONSUMER, BODY)}, BODY, [], [CONSUMER])
     assert {verified, Verified("legacy")} == {Verified("legacy", previous=False)}

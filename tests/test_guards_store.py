@@ -18,11 +18,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from conftest import ROOT, fixture_bytes, fixture_json
 from helpers import client_error, post, state_items, stored_keys
-from xrelay import store
 from xrelay.aws import client
-from xrelay.models import ControlMessage
-from xrelay.normalize import delivery_id, normalize
-from xrelay.store import (
+from xrelay.events.models import ControlMessage
+from xrelay.events.normalize import delivery_id, normalize
+from xrelay.storage import store
+from xrelay.storage.store import (
     COMPLIANCE_MARGIN_DAYS,
     TOMBSTONE,
     EventStore,
@@ -62,7 +62,7 @@ def short_stack():
     """The local stack with RetentionDays=7, so a value read back must come from the Parameter."""
     from moto import mock_aws
 
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()
@@ -489,7 +489,7 @@ def test_a_closed_outage_keeps_the_id_it_was_opened_with_and_a_long_reason_is_cu
 def test_times_are_stored_as_utc_milliseconds_whatever_zone_they_come_in():
     from datetime import timezone
 
-    from xrelay.store import iso
+    from xrelay.storage.store import iso
 
     assert iso(datetime(2026, 11, 20, 14, 0, 0, 123999, tzinfo=timezone(timedelta(hours=2)))) == "2026-11-20T12:00:00.123Z"
     assert iso(datetime(2026, 11, 20, 12, 0, tzinfo=UTC)) == "2026-11-20T12:00:00.000Z"

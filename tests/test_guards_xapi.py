@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from fakex import FakeX
-from xrelay.xapi import (
+from xrelay.subscriptions.xapi import (
     MAX_XAA_PAGE_SIZE,
     AppCredentials,
     Endpoint,
@@ -476,7 +476,7 @@ def test_credentials_tokens_and_results_cannot_be_changed_once_built() -> None:
 
     built = [AppCredentials("ck", "cs", "b"), UserCredentials.oauth2("t"), Webhook("1", URL),
              XaaSubscription("1", "post.create", {}), RateLimit(1, 0, None)]
-    from xrelay.xapi import OAuth2Token
+    from xrelay.subscriptions.xapi import OAuth2Token
 
     built.append(OAuth2Token("at", None, None))
     for value in built:

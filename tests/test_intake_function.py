@@ -6,7 +6,7 @@ import pytest
 
 from conftest import fixture_bytes, fixture_json
 from helpers import post, published_keys, state_items, stored_keys
-from xrelay.signature import sign
+from xrelay.receiving.signature import sign
 
 
 def test_signed_delivery_is_stored_and_published_once(stack):

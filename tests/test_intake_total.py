@@ -10,10 +10,10 @@ from dataclasses import replace
 import pytest
 
 from helpers import client_error, post, state_items, stored_keys
-from xrelay.bounds import MAX_KEY_BYTES, MAX_NESTING, bounded_key, nesting, safe_text, without_lone_surrogates
-from xrelay.cli import main
-from xrelay.intake import Intake
-from xrelay.store import EventStore, StateStore
+from xrelay.events.bounds import MAX_KEY_BYTES, MAX_NESTING, bounded_key, nesting, safe_text, without_lone_surrogates
+from xrelay.receiving.intake import Intake
+from xrelay.storage.store import EventStore, StateStore
+from xrelay.tools.cli.cli import main
 
 CUT_EMOJI = "\\ud83d"  # the first half of 😀 (\\ud83d\\ude00), as JSON escapes it
 

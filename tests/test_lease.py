@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from conftest import ROOT
-from xrelay import lease
 from xrelay.aws import client
-from xrelay.outages import Ledger
-from xrelay.samples import load_event
+from xrelay.recovery.outages import Ledger
+from xrelay.storage import lease
+from xrelay.tools.local.samples import load_event
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

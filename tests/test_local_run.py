@@ -19,9 +19,9 @@ import pytest
 
 from conftest import ROOT
 from helpers import child_env, free_ports, until_stopped
-from xrelay.console import Console, _Router, describe
-from xrelay.local import DEV_CONSUMER_SECRET, api_event
-from xrelay.signature import SIGNATURE_HEADER, sign
+from xrelay.receiving.signature import SIGNATURE_HEADER, sign
+from xrelay.tools.local.console import Console, _Router, describe
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET, api_event
 
 STACK = "xrelay-newcomer"
 DELIVERY = ROOT / "events" / "deliveries" / "xaa_post_create.json"
@@ -29,7 +29,7 @@ POST_KEY = "xaa:post.create:user_id=1111111111111111111:2080761390344937796"
 
 
 def xrelay_local(state_dir: Path, port: int, aws_port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, "local", "--port", str(port),
+    return [sys.executable, "-m", "xrelay.tools.cli.cli", "--stack-name", STACK, "local", "--port", str(port),
             "--aws-port", str(aws_port), "--no-schedules", "--state-dir", str(state_dir), *extra]
 
 
@@ -51,7 +51,7 @@ def aws_client(aws: str, service: str):
 
 
 def cli(aws: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xrelay.cli", "--stack-name", STACK, *argv], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "xrelay.tools.cli.cli", "--stack-name", STACK, *argv], cwd=ROOT,
                           env=child_env(AWS_ENDPOINT_URL=aws), capture_output=True, text=True, timeout=60)
 
 
@@ -184,7 +184,7 @@ def test_what_a_function_writes_goes_to_the_log_and_the_console_keeps_its_own_li
 
 def test_the_local_stack_has_the_templates_outputs(stack):
     from xrelay.aws import client
-    from xrelay.template import load
+    from xrelay.tools.cli.template import load
 
     outputs = client("cloudformation").describe_stacks(StackName="xrelay")["Stacks"][0]["Outputs"]
     keys = {o["OutputKey"] for o in outputs}
@@ -232,7 +232,7 @@ def test_event_record_doc_points_to_the_consumer_example_and_redrive():
 
 def test_env_for_a_deployed_stack_names_the_account_and_gives_no_credentials(stack, capsys, monkeypatch):
     from test_command_schemas import validate
-    from xrelay.cli import main
+    from xrelay.tools.cli.cli import main
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     assert main(["env", "--json"]) == 0

@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from conftest import ROOT
 from xrelay.aws import client
-from xrelay.local import (
+from xrelay.tools.local.local import (
     DEV_BEARER_TOKEN,
     DEV_CONSUMER_KEY,
     DEV_CONSUMER_SECRET,
@@ -104,7 +104,7 @@ def test_stack_name_is_the_local_stacks_own(fresh):
 
 def test_reconcile_function_is_invokable_by_name_and_provisions_nothing(stack):
     """`xrelay invoke ReconcileFunction` is accepted; the schedule is not a local resource."""
-    from xrelay import template as tpl
+    from xrelay.tools.cli import template as tpl
 
     assert "ReconcileFunction" in tpl.functions(stack.template)
     with pytest.raises(LookupError, match="ReconcileFunction"):
@@ -115,7 +115,7 @@ def test_reconcile_function_is_invokable_by_name_and_provisions_nothing(stack):
 def test_rate_schedules_run_their_functions_locally_and_cron_ones_are_listed_not_run(stack, monkeypatch):
     import threading
 
-    from xrelay import template as tpl
+    from xrelay.tools.cli import template as tpl
 
     assert tpl.rate_seconds("rate(5 minutes)") == 300 and tpl.rate_seconds("rate(1 hour)") == 3600
     assert tpl.rate_seconds("cron(0 12 * * ? *)") is None
@@ -142,14 +142,14 @@ def test_rate_schedules_run_their_functions_locally_and_cron_ones_are_listed_not
 
 
 def test_the_local_scheduled_event_is_what_the_functions_accept(fake_x, stack):
-    from xrelay.local import scheduled_event
+    from xrelay.tools.local.local import scheduled_event
 
     assert stack.invoke("ReconcileFunction", scheduled_event("ReconcileFunction"))["ok"]
     assert stack.invoke("ReplayFunction", scheduled_event("ReplayFunction"))["ok"]
 
 
 def test_filter_patterns_match_as_lambda_event_filtering_does():
-    from xrelay.local import matches
+    from xrelay.tools.local.local import matches
 
     insert = {"eventName": "INSERT", "dynamodb": {"NewImage": {"pk": {"S": "post-ref#1"}}}}
     assert matches({"eventName": ["INSERT"]}, insert)
@@ -164,7 +164,7 @@ def test_the_publisher_is_not_started_for_a_redaction_s_modify(stack, monkeypatc
     """The template's FilterCriteria, honoured by the local poller as by Lambda."""
     from conftest import fixture_bytes
     from helpers import post, published_keys
-    from xrelay import template as tpl
+    from xrelay.tools.cli import template as tpl
 
     (props,) = [p for f, _, p in tpl.stream_sources(stack.template) if f == "PublisherFunction"]
     assert props["FilterCriteria"]["Filters"] == [{"Pattern": '{"eventName": ["INSERT"]}'}]

@@ -11,11 +11,11 @@ import json
 import pytest
 
 from helpers import crc, post
-from xrelay import local_state
 from xrelay.aws import client
-from xrelay.cli import _not_app_secret
-from xrelay.local import app_secret_name
-from xrelay.signature import OAUTH2_HEADER, sign
+from xrelay.receiving.signature import OAUTH2_HEADER, sign
+from xrelay.tools.cli.cli import _not_app_secret
+from xrelay.tools.local import local_state
+from xrelay.tools.local.local import app_secret_name
 
 DELIVERY = b'{"for_user_id": "0", "tweet_create_events": []}'
 

@@ -10,7 +10,7 @@ from moto import mock_aws
 from moto.dynamodb.models.table import StreamShard
 
 from xrelay.aws import client
-from xrelay.local import serialise_moto_stream_appends
+from xrelay.tools.local.local import serialise_moto_stream_appends
 
 
 def test_concurrent_writes_get_distinct_increasing_sequence_numbers():

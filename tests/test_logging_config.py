@@ -10,7 +10,7 @@ import pytest
 
 import iam
 from conftest import ROOT
-from xrelay import template as tpl
+from xrelay.tools.cli import template as tpl
 
 TEMPLATE = tpl.load(ROOT / "template.yaml")
 PARAMETERS = TEMPLATE["Parameters"]

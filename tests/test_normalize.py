@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import all_fixtures, fixture_json
-from xrelay.models import EventRecord, Source
-from xrelay.normalize import UnrecognisedDelivery, normalize
+from xrelay.events.models import EventRecord, Source
+from xrelay.events.normalize import UnrecognisedDelivery, normalize
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 U = "1111111111111111111"

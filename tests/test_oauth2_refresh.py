@@ -20,8 +20,8 @@ from fakex import BASE_URL, TOKEN_ENDPOINT, FakeX
 from helpers import client_error
 from xrelay.aws import client
 from xrelay.aws import error_code as aws_error_code
-from xrelay.users import NeedsAuthorization, StoredUser, UserCredentialStore
-from xrelay.xapi import (
+from xrelay.subscriptions.users import NeedsAuthorization, StoredUser, UserCredentialStore
+from xrelay.subscriptions.xapi import (
     AppCredentials,
     Endpoint,
     OAuth2Token,

@@ -1,4 +1,4 @@
-"""`xrelay dlq redrive` and `xrelay events tail` (xrelay.ops) against the local stack in moto."""
+"""`xrelay dlq redrive` and `xrelay events tail` (xrelay.tools.operate.ops) against the local stack in moto."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pytest
 from conftest import EACH_USER_INDEX, fixture_bytes, fixture_json, users_indexed
 from helpers import client_error, post, receive_all, stored_keys
 from test_command_schemas import validate
-from xrelay import ops
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.models import json_schema
-from xrelay.normalize import delivery_id, normalize
-from xrelay.store import EventStore
+from xrelay.events.models import json_schema
+from xrelay.events.normalize import delivery_id, normalize
+from xrelay.storage.store import EventStore
+from xrelay.tools.cli.cli import main
+from xrelay.tools.operate import ops
 
 # ---------------------------------------------------------------------------- dlq redrive
 

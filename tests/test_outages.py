@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from xrelay.aws import client
-from xrelay.outages import (
+from xrelay.recovery.outages import (
     AlarmChange,
     Interval,
     Ledger,
@@ -26,7 +26,7 @@ from xrelay.outages import (
     parse_alarm_event,
     subtract_spans,
 )
-from xrelay.store import StateStore
+from xrelay.storage.store import StateStore
 
 T = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ALARM = "xrelay-IntakeErrors"
@@ -282,7 +282,7 @@ def test_policy_from_the_environment_and_its_limits():
 
 
 def test_an_ok_and_an_alarm_of_the_same_instant_neither_swallow_the_next_outage_nor_get_lost():
-    from xrelay.outages import CLOSE, OPEN, derive_intervals
+    from xrelay.recovery.outages import CLOSE, OPEN, derive_intervals
 
     t = [datetime(2026, 11, 26, 9, m, tzinfo=UTC) for m in range(0, 60, 10)]
     back_to_back = [(t[0], OPEN, ""), (t[1], CLOSE, ""), (t[1], OPEN, "again"), (t[2], CLOSE, "")]

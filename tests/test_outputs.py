@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 from xrelay.aws import client
-from xrelay.cli import main
+from xrelay.tools.cli.cli import main
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
 
@@ -48,7 +48,7 @@ def test_a_stack_that_does_not_exist(stack, capsys):
 
 def test_the_local_stack_says_where_its_webhook_is(stack, capsys):
     # As `xrelay local` provisions it: the local stack has the template's Outputs, WebhookUrl its own URL.
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     LocalStack(ROOT, "xrelay-run").provision(webhook_url="http://127.0.0.1:3000/webhook")
     assert main(["outputs", "--stack-name", "xrelay-run", "WebhookUrl"]) == 0

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 import pytest
 
 from helpers import client_error, connection_error, emf, post, published_keys, receive_all, values
-from xrelay.models import EventRecord, Source, Subscription
-from xrelay.publisher import SET_ASIDE_KIND, decode_message
-from xrelay.repair import failed_batch
-from xrelay.store import EventStore, event_item
+from xrelay.events.models import EventRecord, Source, Subscription
+from xrelay.publishing.publisher import SET_ASIDE_KIND, decode_message
+from xrelay.storage.store import EventStore, event_item
+from xrelay.tools.operate.repair import failed_batch
 
 
 def favorites(*ids: str) -> bytes:

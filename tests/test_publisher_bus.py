@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from helpers import emf, post, published_keys, receive_all, values
-from xrelay import bus
 from xrelay.aws import client
-from xrelay.models import EventRecord, Source
+from xrelay.events.models import EventRecord, Source
+from xrelay.publishing import bus
 
 RULE_PATTERN = {"source": ["xrelay.aaa", "xrelay.xrelay"]}
 
@@ -34,7 +34,7 @@ def bus_stack(request, monkeypatch):
     from moto import mock_aws
 
     from conftest import ROOT
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     monkeypatch.setattr(bus, "BACKOFF_S", 0.0)
     with mock_aws():
@@ -156,7 +156,7 @@ def test_an_entry_eventbridge_refuses_for_good_is_set_aside_and_later_records_fl
 
 @pytest.mark.parametrize("bus_stack", ["also"], indirect=True)
 def test_the_local_stack_makes_the_stacks_bus_and_a_rule_to_a_queue_that_shows_its_entries(bus_stack):
-    from xrelay.local import BUS_QUEUE_SUFFIX
+    from xrelay.tools.local.local import BUS_QUEUE_SUFFIX
 
     buses = {b["Name"] for b in client("events").list_event_buses()["EventBuses"]}
     assert "xrelay-events" in buses  # made from the template's EventBus (its Condition holds)

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from conftest import ROOT
-from xrelay import template as tpl
 from xrelay.aws import client
-from xrelay.cli import main
+from xrelay.tools.cli import template as tpl
+from xrelay.tools.cli.cli import main
 
 README = (ROOT / "README.md").read_text()
 TEMPLATE = tpl.load(ROOT / "template.yaml")
@@ -117,7 +117,7 @@ def test_make_build_is_a_target():
 
 
 def test_the_xrelay_commands_run_as_written(fake_x, stack, tmp_path, monkeypatch, capsys):
-    from xrelay.local import app_secret_name
+    from xrelay.tools.local.local import app_secret_name
 
     monkeypatch.chdir(tmp_path)
     example = re.search(r"```yaml\n(webhook:.*?)```", README, re.S)[1]  # Subscriptions' example file

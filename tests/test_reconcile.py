@@ -13,10 +13,10 @@ import pytest
 
 from fakex import FakeX
 from helpers import client_error
-from xrelay.desired import DesiredState
-from xrelay.reconcile import Op, StackUsers, metric_values, observe, plan, reconcile
-from xrelay.store import StateStore
-from xrelay.users import StoredUser, UserCredentialStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.desired import DesiredState
+from xrelay.subscriptions.reconcile import Op, StackUsers, metric_values, observe, plan, reconcile
+from xrelay.subscriptions.users import StoredUser, UserCredentialStore
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
 ALICE, BOB, CAROL = "4337869213", "2244994945", "783214"
@@ -345,7 +345,7 @@ def test_a_section_x_will_not_list_is_left_unknown_and_nothing_in_it_is_changed(
     import httpx
 
     from fakex import BASE_URL
-    from xrelay.xapi import XApiClient
+    from xrelay.subscriptions.xapi import XApiClient
 
     world.authorize(ALICE)
     world.x.add_webhook(URL)

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from conftest import ALICE, BOB
 from conftest import WEBHOOK_URL as URL
 from helpers import emf, values
-from xrelay.cli import main
-from xrelay.store import StateStore
-from xrelay.users import StoredUser, UserCredentialStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.users import StoredUser, UserCredentialStore
+from xrelay.tools.cli.cli import main
 
 
 def scheduled_event() -> dict:

@@ -15,8 +15,8 @@ import pytest
 
 from fakex import BASE_URL
 from test_reconcile import ALICE, BOB, FULL, URL, World, desired
-from xrelay.reconcile import StackUsers, observe, reconcile
-from xrelay.xapi import XApiClient, XApiError
+from xrelay.subscriptions.reconcile import StackUsers, observe, reconcile
+from xrelay.subscriptions.xapi import XApiClient, XApiError
 
 AAA_LIST = "GET /2/account_activity/webhooks/:webhook_id/subscriptions/all/list"
 XAA_LIST = "GET /2/activity/subscriptions"

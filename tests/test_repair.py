@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from conftest import fixture_bytes
 from helpers import post, published_keys, receive_all, stored_keys
 from xrelay.aws import client
-from xrelay.cli import main
+from xrelay.tools.cli.cli import main
 
 DELIVERIES = ("xaa/01_post.create.json", "aaa/tweet_create_two.json")
 

@@ -15,10 +15,10 @@ import pytest
 from fakex import FakeX
 from helpers import client_error, post, state_items
 from xrelay.observability import M
-from xrelay.outages import Ledger, ReplayPolicy, parse_alarm_event
-from xrelay.replay import metric_values, plan_replays, run_replays
-from xrelay.store import StateStore
-from xrelay.xapi import Endpoint, XApiError
+from xrelay.recovery.outages import Ledger, ReplayPolicy, parse_alarm_event
+from xrelay.recovery.replay import metric_values, plan_replays, run_replays
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.xapi import Endpoint, XApiError
 
 URL = "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"
 T = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

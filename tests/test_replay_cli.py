@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from test_command_schemas import validate
-from xrelay.cli import main
-from xrelay.outages import Ledger
+from xrelay.recovery.outages import Ledger
+from xrelay.tools.cli.cli import main
 
 
 def test_a_declared_outage_is_recorded_once_and_listed_pending(stack, capsys):

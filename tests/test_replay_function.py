@@ -16,12 +16,12 @@ import pytest
 from conftest import ROOT, apply_desired
 from conftest import WEBHOOK_URL as URL
 from helpers import client_error, emf, post, published_keys, stored_keys, values
-from xrelay.cli import main
-from xrelay.normalize import normalize
-from xrelay.outages import Ledger, ceil_minute, floor_minute
-from xrelay.replay import LedgerStatus
-from xrelay.samples import load_event
-from xrelay.store import StateStore
+from xrelay.events.normalize import normalize
+from xrelay.recovery.outages import Ledger, ceil_minute, floor_minute
+from xrelay.recovery.replay import LedgerStatus
+from xrelay.storage.store import StateStore
+from xrelay.tools.cli.cli import main
+from xrelay.tools.local.samples import load_event
 
 ALARM = "xrelay-IntakeUnavailableAlarm-1QW2ER3TY4UI"
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from conftest import fixture_bytes
 from helpers import client_error, post, stored_keys
-from xrelay.store import StateStore
+from xrelay.storage.store import StateStore
 
 XAA_USER, AAA_USER = "1111111111111111111", "63046977"
 

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import ROOT
 from helpers import published_keys, stored_keys
-from xrelay import template as tpl
-from xrelay.local import DEV_CONSUMER_SECRET
-from xrelay.signature import sign
+from xrelay.receiving.signature import sign
+from xrelay.tools.cli import template as tpl
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET
 
 FUNCTIONS = sorted(tpl.functions(tpl.load(ROOT / "template.yaml")))
 
@@ -48,7 +48,7 @@ def test_local_endpoint_wins_over_inherited_per_service_endpoints(monkeypatch):
     import os
 
     from xrelay.aws import client
-    from xrelay.local import use_local_aws
+    from xrelay.tools.local.local import use_local_aws
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", "https://streams.dynamodb.us-east-1.amazonaws.com")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from conftest import ROOT
-from xrelay.outages import parse_alarm_event
-from xrelay.samples import PLACEHOLDER, fill_dates, load_event
+from xrelay.recovery.outages import parse_alarm_event
+from xrelay.tools.local.samples import PLACEHOLDER, fill_dates, load_event
 
 NOW = datetime(2026, 12, 4, 22, 30, 5, 250000, tzinfo=UTC)
 

@@ -12,10 +12,10 @@ import logging
 import pytest
 
 from test_status import BATCH_FAILURE, healthy, problem, status_json  # noqa: F401 - healthy is a fixture
-from xrelay import set_aside
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.publisher import FailureQueue
+from xrelay.publishing.publisher import FailureQueue
+from xrelay.tools.cli.cli import main
+from xrelay.tools.operate import set_aside
 
 KEY = "xaa:1996103847155826990:post.create"
 

@@ -1,6 +1,6 @@
 import pytest
 
-from xrelay.signature import SignatureRefused, TokenRefused, check_crc_token, crc_response, sign, verify
+from xrelay.receiving.signature import SignatureRefused, TokenRefused, check_crc_token, crc_response, sign, verify
 
 
 def test_crc_matches_the_public_known_answer():
@@ -71,7 +71,7 @@ def test_previous_secret_is_accepted_during_rotation():
 
 # ------------------------------------------------------------------ X's two schemes (verify_delivery)
 
-from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, Verified, verify_delivery  # noqa: E402
+from xrelay.receiving.signature import LEGACY_HEADER, OAUTH2_HEADER, Verified, verify_delivery  # noqa: E402
 
 BODY = b'{"data":{"event_type":"post.create"}}'
 
@@ -157,7 +157,7 @@ def test_no_digest_is_compared_with_equality_in_the_signature_module():
     import ast
     import inspect
 
-    from xrelay import signature
+    from xrelay.receiving import signature
 
     tree = ast.parse(inspect.getsource(signature))
     offenders = []

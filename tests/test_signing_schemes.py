@@ -14,8 +14,8 @@ import pytest
 from conftest import fixture_bytes
 from helpers import crc, emf, post, state_items, stored_keys, values
 from xrelay.aws import client
-from xrelay.local import DEV_CONSUMER_SECRET
-from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
+from xrelay.receiving.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET
 
 CLIENT = "client-secret-current"
 OLD_CLIENT = "client-secret-previous"
@@ -75,7 +75,7 @@ def test_the_crc_signing_secret_parameter_forces_either(stack, monkeypatch, forc
 
 def test_the_parameter_defaults_to_auto_and_reaches_the_crc_and_the_reconcile():
     from conftest import ROOT
-    from xrelay import template as tpl
+    from xrelay.tools.cli import template as tpl
 
     template = tpl.load(ROOT / "template.yaml")
     spec = template["Parameters"]["CrcSigningSecret"]
@@ -281,8 +281,8 @@ def test_a_re_validation_that_fails_says_which_secret_answered(wired, fake_x, mo
 
 def _status(capsys):
     from test_command_schemas import validate
-    from xrelay.cli import main
-    from xrelay.status import StatusReport
+    from xrelay.tools.cli.cli import main
+    from xrelay.tools.operate.status import StatusReport
 
     capsys.readouterr()
     main(["status", "--json"])
@@ -333,10 +333,10 @@ import importlib.util, sys
 spec = importlib.util.spec_from_file_location("crc_app", "functions/crc/app.py")
 app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
 from xrelay.credentials import SigningSecrets
-from xrelay.webhook import answer_crc
+from xrelay.receiving.webhook import answer_crc
 for choice in ("auto", "client_secret", "consumer_secret"):
     assert answer_crc("foo", lambda: SigningSecrets(consumer="c", client="o"), app.logger, choice).status == 200
-print(sorted(m for m in ("pydantic", "boto3", "httpx", "xrelay.xapi", "xrelay.models") if m in sys.modules))
+print(sorted(m for m in ("pydantic", "boto3", "httpx", "xrelay.subscriptions.xapi", "xrelay.events.models") if m in sys.modules))
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                           env={"PATH": "", "CRC_SIGNING_SECRET": "auto", "POWERTOOLS_METRICS_NAMESPACE": "xrelay"})

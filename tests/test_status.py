@@ -16,13 +16,13 @@ from conftest import ALICE, ROOT, fixture_bytes
 from conftest import WEBHOOK_URL as URL
 from helpers import client_error, post
 from test_command_schemas import validate
-from xrelay import status
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.outages import ALARM_SOURCE, Ledger
-from xrelay.status import StatusReport, gather, scheduled_runs
-from xrelay.store import StateStore
-from xrelay.users import StoredUser, UserCredentialStore
+from xrelay.recovery.outages import ALARM_SOURCE, Ledger
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.users import StoredUser, UserCredentialStore
+from xrelay.tools.cli.cli import main
+from xrelay.tools.operate import status
+from xrelay.tools.operate.status import StatusReport, gather, scheduled_runs
 
 
 def state(stack) -> StateStore:

@@ -1,9 +1,9 @@
 """`xrelay subscriptions apply FILE`: validated, then stored as the desired state."""
 
 from conftest import FIXTURES
-from xrelay.cli import main
-from xrelay.desired import DesiredState
-from xrelay.store import StateStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.desired import DesiredState
+from xrelay.tools.cli.cli import main
 
 
 def test_a_valid_file_is_stored_as_the_desired_state(stack, capsys):

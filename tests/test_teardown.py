@@ -20,10 +20,11 @@ from conftest import ALICE, BOB, ROOT
 from conftest import DESIRED as CORE_DESIRED
 from conftest import WEBHOOK_URL as URL
 from test_command_schemas import validate
-from xrelay import reconcile, teardown
-from xrelay.cli import _stack_settings, main
-from xrelay.store import StateStore
-from xrelay.users import StoredUser, UserCredentialStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions import reconcile
+from xrelay.subscriptions.users import StoredUser, UserCredentialStore
+from xrelay.tools.cli.cli import _stack_settings, main
+from xrelay.tools.operate import teardown
 
 OTHER_URL = "https://staging.example.com/webhook"
 DESIRED = CORE_DESIRED + f"""  - event_type: like.create

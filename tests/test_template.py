@@ -8,7 +8,7 @@ import pytest
 
 import iam
 from conftest import ROOT
-from xrelay import template as tpl
+from xrelay.tools.cli import template as tpl
 
 TEMPLATE = tpl.load(ROOT / "template.yaml")
 PARAMETERS = TEMPLATE["Parameters"]
@@ -91,6 +91,6 @@ def test_reconcile_function_permissions_are_named_and_scoped():
 
 
 def test_users_secrets_grant_matches_where_users_are_stored():
-    from xrelay.users import secret_prefix
+    from xrelay.subscriptions.users import secret_prefix
 
     assert USERS_SECRETS.split(":secret:", 1)[1] == secret_prefix("${AWS::StackName}") + "*"

@@ -17,7 +17,7 @@ from botocore.client import BaseClient
 import iam
 from conftest import ROOT
 from helpers import crc, post, state_items
-from xrelay.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
+from xrelay.receiving.signature import LEGACY_HEADER, OAUTH2_HEADER, sign
 
 CLIENT_SECRET = "an-oauth2-client-secret"
 DELIVERY = (ROOT / "events" / "deliveries" / "xaa_post_create.json").read_bytes()

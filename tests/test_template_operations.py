@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from conftest import ROOT
-from xrelay import template as tpl
 from xrelay.observability import M
+from xrelay.tools.cli import template as tpl
 
 TEMPLATE = tpl.load(ROOT / "template.yaml")
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
@@ -341,7 +341,7 @@ def test_with_a_function_url_the_webhook_url_is_the_function_urls_webhook_path()
                             get_att=lambda name, attribute: url if (name, attribute) == ("WebhookFunctionUrl",
                                                                                         "FunctionUrl") else None)
     assert resolver.resolve(TEMPLATE["Outputs"]["WebhookUrl"]["Value"]) == url + "webhook"
-    from xrelay.function_url import WEBHOOK_PATH
+    from xrelay.receiving.function_url import WEBHOOK_PATH
     assert url.rstrip("/") + WEBHOOK_PATH == url + "webhook"  # the path the function answers
 
 

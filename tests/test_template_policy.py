@@ -1,6 +1,6 @@
 """template.yaml's guarantees about permissions, encryption, retention and capacity.
 
-Each test reads the template as CloudFormation would (``xrelay.template``), resolving Conditions
+Each test reads the template as CloudFormation would (``xrelay.tools.cli.template``), resolving Conditions
 and ``!If`` for the Parameter values that matter, so both sides of an optional feature are checked.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 import iam
 from conftest import ROOT
-from xrelay import template as tpl
+from xrelay.tools.cli import template as tpl
 
 TEMPLATE = tpl.load(ROOT / "template.yaml")
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]

@@ -10,7 +10,7 @@ from moto import mock_aws
 from conftest import ROOT, fixture_bytes
 from helpers import post
 from xrelay.aws import client
-from xrelay.local import LocalStack
+from xrelay.tools.local.local import LocalStack
 
 
 def test_intake_and_publisher_run_traced():

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, fixture_bytes
 from helpers import post
 from xrelay.aws import client
-from xrelay.store import BY_USER_INDEX
+from xrelay.storage.store import BY_USER_INDEX
 
 PRIVATE_EVENT = "xaa/18_dm.sent.json"
 
@@ -18,7 +18,7 @@ def deploy():
     """Provision a local stack with the given Parameters: ``deploy({"UserIndex": "false"})``."""
     from moto import mock_aws
 
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()
@@ -59,7 +59,7 @@ def test_the_user_index_parameter_decides_whether_events_get_a_by_user_entry(dep
 
 
 def test_the_template_declares_the_parameter_and_its_condition():
-    from xrelay.template import load
+    from xrelay.tools.cli.template import load
 
     template = load(ROOT / "template.yaml")
     assert template["Parameters"]["UserIndex"]["Default"] == "false"

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.store import StateStore
-from xrelay.users import UserCredentialStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.users import UserCredentialStore
+from xrelay.tools.cli.cli import main
 
 
 class Tty(io.StringIO):

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from conftest import ALICE, BOB, ROOT, apply_desired
-from xrelay import oauth_login
 from xrelay.aws import client
-from xrelay.cli import main
-from xrelay.local import app_secret_name
-from xrelay.store import StateStore
-from xrelay.users import UserCredentialStore
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.users import UserCredentialStore
+from xrelay.tools.cli import oauth_login
+from xrelay.tools.cli.cli import main
+from xrelay.tools.local.local import app_secret_name
 
 PRIVATE = f"""webhook:
   url: https://abc123.execute-api.us-east-1.amazonaws.com/webhook
@@ -55,12 +55,12 @@ def browser(visited: list[str]):
 
 
 def desired(stack):
-    from xrelay.reconcile import load_stack_desired
+    from xrelay.subscriptions.reconcile import load_stack_desired
     return load_stack_desired(StateStore(stack.stack.physical("StateTable")))
 
 
 def test_scopes_come_from_the_desired_state(wired):
-    from xrelay.desired import DesiredState
+    from xrelay.subscriptions.desired import DesiredState
     state = DesiredState.model_validate({
         "webhook": {"url": "https://abc123.execute-api.us-east-1.amazonaws.com/webhook"},
         "account_activity": [{"user_id": ALICE}],
@@ -154,7 +154,7 @@ def test_an_app_secret_without_client_id_is_refused_before_the_browser(fake_x, s
 def _settings():
     from aws_lambda_powertools.utilities import parameters
 
-    from xrelay.cli import _stack_settings
+    from xrelay.tools.cli.cli import _stack_settings
     parameters.clear_caches()
     return _stack_settings("xrelay")
 
@@ -201,7 +201,7 @@ def test_oauth1_refusal_and_wrong_user_store_nothing(app_with_client, stack, mon
 
 
 def test_oauth1_requests_signed_with_another_consumer_secret_are_refused(app_with_client, stack):
-    from xrelay.local import app_secret_name
+    from xrelay.tools.local.local import app_secret_name
 
     sm = client("secretsmanager")
     secret = json.loads(sm.get_secret_value(SecretId=app_secret_name("xrelay"))["SecretString"])

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ROOT, STACK_PARAMETERS, fixture_bytes
 from helpers import emf, published_keys, stored_keys, values
-from xrelay.local import DEV_CONSUMER_SECRET
-from xrelay.signature import SIGNATURE_HEADER, sign
+from xrelay.receiving.signature import SIGNATURE_HEADER, sign
+from xrelay.tools.local.local import DEV_CONSUMER_SECRET
 
 FUNCTION = "WebhookFunction"
 
@@ -30,7 +30,7 @@ def url_stack():
     from moto import mock_aws
 
     from xrelay.aws import client
-    from xrelay.local import LocalStack
+    from xrelay.tools.local.local import LocalStack
 
     with mock_aws():
         client.cache_clear()
@@ -135,12 +135,12 @@ class Context:
     function_name = "WebhookFunction"; memory_limit_in_mb = 512; aws_request_id = "r"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction"
     def get_remaining_time_in_millis(self): return 8000
-heavy = ("pydantic", "boto3", "httpx", "xrelay.xapi", "xrelay.models", "xrelay.intake", "xrelay.store")
+heavy = ("pydantic", "boto3", "httpx", "xrelay.subscriptions.xapi", "xrelay.events.models", "xrelay.receiving.intake", "xrelay.storage.store")
 event = json.load(open("events/WebhookFunction-crc.json"))
 assert app.handler(event, Context())["statusCode"] == 200
 print(sorted(m for m in heavy if m in sys.modules))
 app._deliveries_handler()
-print(sorted(m for m in ("xrelay.intake", "xrelay.store") if m in sys.modules))
+print(sorted(m for m in ("xrelay.receiving.intake", "xrelay.storage.store") if m in sys.modules))
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={"PATH": "", "CRC_SIGNING_SECRET": "auto", "POWERTOOLS_METRICS_NAMESPACE": "xrelay",
@@ -148,11 +148,11 @@ print(sorted(m for m in ("xrelay.intake", "xrelay.store") if m in sys.modules))
     assert done.returncode == 0, done.stderr
     after_get, after_post = done.stdout.strip().splitlines()[-2:]
     assert after_get == "[]"
-    assert after_post == "['xrelay.intake', 'xrelay.store']"
+    assert after_post == "['xrelay.receiving.intake', 'xrelay.storage.store']"
 
 
 def test_a_stack_with_the_function_url_counts_as_deployed_for_status(monkeypatch):
-    from xrelay.status import is_deployed
+    from xrelay.tools.operate.status import is_deployed
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     assert is_deployed({"WebhookFunction": "xrelay-WebhookFunction-AbC", "StateTable": "xrelay-StateTable-1"})
@@ -162,7 +162,7 @@ def test_a_stack_with_the_function_url_counts_as_deployed_for_status(monkeypatch
 def test_the_function_url_function_follows_what_the_template_gives_the_crc_and_intake():
     """WebhookFunction stands for CrcFunction + IntakeFunction: a change to theirs (environment, layers,
     logging, memory, reserved concurrency) must reach it, or Endpoint=FunctionUrl silently drifts."""
-    from xrelay import template as tpl
+    from xrelay.tools.cli import template as tpl
 
     resources = tpl.load(ROOT / "template.yaml")["Resources"]
     crc, intake, webhook = (resources[name]["Properties"] for name in ("CrcFunction", "IntakeFunction", FUNCTION))

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from fakex import BASE_URL, FakeX
-from xrelay.xapi import (
+from xrelay.subscriptions.xapi import (
     AppCredentials,
     Endpoint,
     RateLimited,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from spec.trim_openapi import NOT_IN_SPEC
-from xrelay.xapi import (
+from xrelay.subscriptions.xapi import (
     KNOWN_ERROR_CODES,
     AppCredentials,
     Endpoint,

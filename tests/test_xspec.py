@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi_document
 
 from spec.trim_openapi import NOT_IN_SPEC, spec_operations, trim
-from xrelay.xapi import Endpoint
+from xrelay.subscriptions.xapi import Endpoint
 from xspec import load_spec, request_errors, response_errors
 
 

@@ -4,11 +4,11 @@ Kept deliberately light (no pydantic, no boto3 beyond the Secrets Manager read d
 Powertools parameters): X allows about 3 seconds, cold start included.
 """
 
-from xrelay.apigw import query
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
 from xrelay.observability import M, count, make_logger, make_metrics
-from xrelay.webhook import answer_crc
+from xrelay.receiving.apigw import query
+from xrelay.receiving.webhook import answer_crc
 
 SETTINGS = Settings.from_env()
 logger = make_logger("crc")

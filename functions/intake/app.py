@@ -2,12 +2,12 @@
 
 from dataclasses import replace
 
-from xrelay.apigw import raw_body
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
-from xrelay.intake import Intake
 from xrelay.observability import compact_lambda_context, make_logger, make_metrics, make_tracer
-from xrelay.store import EventStore, StateStore
+from xrelay.receiving.apigw import raw_body
+from xrelay.receiving.intake import Intake
+from xrelay.storage.store import EventStore, StateStore
 
 SETTINGS = Settings.from_env()
 logger = make_logger("intake")

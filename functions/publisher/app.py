@@ -1,25 +1,25 @@
 """PublisherFunction: the event store's stream to the SQS events queue and/or an EventBridge bus
-(the outbox relay), with deletions and revocations applied to the store first (xrelay.compliance)."""
+(the outbox relay), with deletions and revocations applied to the store first (xrelay.publishing.compliance)."""
 
 import os
 
 from xrelay.aws import client
-from xrelay.bus import BusMode, BusTarget
-from xrelay.compliance import Compliance
 from xrelay.config import Settings
 from xrelay.observability import M, compact_lambda_context, count, make_logger, make_metrics, make_tracer
-from xrelay.publisher import publish
-from xrelay.store import EventStore
+from xrelay.publishing.bus import BusMode, BusTarget
+from xrelay.publishing.compliance import Compliance
+from xrelay.publishing.publisher import publish
+from xrelay.storage.store import EventStore
 
 SETTINGS = Settings.from_env()
 # The PurgeOnRevoke Parameter: redact a user's private events when they revoke the app.
 PURGE_ON_REVOKE = os.environ.get("PURGE_ON_REVOKE", "false").lower() == "true"
-# Where a record that can never be published is set aside (xrelay.publisher.FailureQueue).
+# Where a record that can never be published is set aside (xrelay.publishing.publisher.FailureQueue).
 FAILURES_URL = os.environ.get("PUBLISH_FAILURES_QUEUE_URL") or None
 logger = make_logger("publisher")
 metrics = make_metrics("publisher")
 tracer = make_tracer("publisher")
-# The EventBusMode and EventBusName Parameters: the queue, the bus, or both (xrelay.bus).
+# The EventBusMode and EventBusName Parameters: the queue, the bus, or both (xrelay.publishing.bus).
 BUS_MODE = BusMode(os.environ.get("EVENT_BUS_MODE") or "off")
 BUS = BusTarget(client("events"), os.environ["EVENT_BUS_NAME"], BUS_MODE) if BUS_MODE.bus else None
 sqs = client("sqs")

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from xrelay.config import Settings
-from xrelay.lease import exclusive
 from xrelay.observability import M, count, count_run, make_logger, make_metrics, make_tracer
-from xrelay.reconcile import metric_values, run_for_stack
-from xrelay.store import StateStore
+from xrelay.storage.lease import exclusive
+from xrelay.storage.store import StateStore
+from xrelay.subscriptions.reconcile import metric_values, run_for_stack
 
 SETTINGS = Settings.from_env()
 logger = make_logger("reconcile")

@@ -3,9 +3,9 @@
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from xrelay.config import Settings
-from xrelay.lease import exclusive
 from xrelay.observability import M, count, count_run, make_logger, make_metrics, make_tracer
-from xrelay.replay import metric_values, run_for_stack
+from xrelay.recovery.replay import metric_values, run_for_stack
+from xrelay.storage.lease import exclusive
 
 SETTINGS = Settings.from_env()
 logger = make_logger("replay")

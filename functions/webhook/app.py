@@ -9,12 +9,12 @@ they read with the HTTP API.
 
 from dataclasses import replace
 
-from xrelay.apigw import query, raw_body
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
-from xrelay.function_url import CRC, route
 from xrelay.observability import M, compact_lambda_context, count, make_logger, make_metrics, make_tracer
-from xrelay.webhook import answer_crc
+from xrelay.receiving.apigw import query, raw_body
+from xrelay.receiving.function_url import CRC, route
+from xrelay.receiving.webhook import answer_crc
 
 SETTINGS = Settings.from_env()
 crc_logger = make_logger("crc")
@@ -41,8 +41,8 @@ def _crc(event, context):
 def _deliveries_handler():
     global _deliveries
     if _deliveries is None:
-        from xrelay.intake import Intake
-        from xrelay.store import EventStore, StateStore
+        from xrelay.receiving.intake import Intake
+        from xrelay.storage.store import EventStore, StateStore
 
         intake = Intake(
             events=EventStore(SETTINGS.events_table, SETTINGS.retention_days, index_users=SETTINGS.index_users),

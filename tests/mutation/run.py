@@ -25,6 +25,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers/xrelay/xrelay"
 HERE = Path(__file__).resolve().parent
 WORK = ROOT / ".mutation"
 BIN = Path(sys.executable).parent
@@ -72,12 +73,19 @@ def test_command(tests: list[str]) -> str:
     return f"{BIN / 'python'} -m pytest -x -q -p no:cacheprovider -m 'not e2e' {files}"
 
 
+def module_file(module: str) -> Path:
+    """A module's file inside the package, found by its name (the keys of modules.toml): xrelay's
+    modules live in their concern's folder (storage/store.py), and each name is used once."""
+    (found,) = PACKAGE.rglob(f"{module}.py")
+    return found.relative_to(PACKAGE)
+
+
 def config(module: str, tests: list[str], timeout: float, tree: Path) -> Path:
     path = WORK / f"{module}.toml"
     excluded = ", ".join(f"'{pattern}'" for pattern in EXCLUDED_OPERATORS)
     path.write_text(
         "[cosmic-ray]\n"
-        f"module-path = '{tree / 'layers/xrelay/xrelay' / (module + '.py')}'\n"
+        f"module-path = '{tree / 'layers/xrelay/xrelay' / module_file(module)}'\n"
         f"timeout = {timeout:.0f}\n"
         "excluded-modules = []\n"
         f'test-command = "{test_command(tests)}"\n'
@@ -140,7 +148,8 @@ def retry_survivors(module: str, tests: list[str]) -> tuple[int, int, list, int]
     with use_db(str(session), WorkDB.Mode.open) as db:
         paths = {str(m.module_path) for item in db.work_items for m in item.mutations}
     (path,) = paths
-    tree = Path(path).parents[3]  # <tree>/layers/xrelay/xrelay/<module>.py
+    # <tree>/layers/xrelay/xrelay/<folder>/<module>.py
+    tree = next(a for a in Path(path).parents if (a / "layers/xrelay/xrelay").is_dir())
     refresh_tests(tree)
     in_tree(tree)
     cfg = config(module, tests, max(60.0, 4 * baseline_seconds(module, tests, tree)), tree)

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/spec/trim_openapi.py /path/to/x-openapi.json tests/spec/x-openapi.json
 
-Keeps the operations of :class:`xrelay.xapi.Endpoint` (method and path; the OAuth 2.0 token endpoint
+Keeps the operations of :class:`xrelay.subscriptions.xapi.Endpoint` (method and path; the OAuth 2.0 token endpoint
 is not in X's spec) and every component they reference, transitively; everything else is dropped,
 nothing is edited. ``info.x-trimmed-from`` records the source's version and sha256, so a re-trim of
 a newer spec shows up in the diff. tests/test_xspec.py checks that the copy is closed (every
@@ -21,7 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "layers" / "xrelay"))
 
-from xrelay.xapi import Endpoint  # noqa: E402
+from xrelay.subscriptions.xapi import Endpoint  # noqa: E402
 
 # Not X API v2: OAuth's own endpoint, absent from the spec.
 NOT_IN_SPEC = {Endpoint.OAUTH2_TOKEN}

@@ -26,10 +26,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import CRC_SIGNING_SECRETS
+from xrelay.config import CRC_SIGNING_SECRETS
 
 if TYPE_CHECKING:  # xapi imports httpx: the CRC must not, so it is imported where it is used
-    from .xapi import AppCredentials, XApiClient
+    from xrelay.subscriptions.xapi import AppCredentials, XApiClient
 
 # What load_app_credentials requires, and the optional OAuth 2.0 client credentials it passes on.
 APP_REQUIRED_FIELDS = ("consumer_key", "consumer_secret", "bearer_token")
@@ -155,7 +155,7 @@ def load_app_credentials(secret_arn: str, max_age: int = 300) -> AppCredentials:
     ``consumer_secret`` and ``bearer_token``; the message names the fields, never a value.
     """
     doc = parse_app_secret(_read_secret(secret_arn, max_age))
-    from .xapi import AppCredentials  # lazily: httpx stays out of the CRC and intake
+    from xrelay.subscriptions.xapi import AppCredentials  # lazily: httpx stays out of the CRC and intake
 
     extra = {name: doc[name] for name in APP_OPTIONAL_FIELDS if doc.get(name)}
     return AppCredentials(doc["consumer_key"], doc["consumer_secret"], doc["bearer_token"], **extra)
@@ -168,7 +168,7 @@ def stack_x_client(settings: Any, transport: Any = None) -> XApiClient:
     :func:`load_app_credentials`. The reconcile, the replay and the teardown all start here.
     """
     app = load_app_credentials(settings.app_secret_arn, settings.secret_cache_seconds)
-    from .xapi import XApiClient
+    from xrelay.subscriptions.xapi import XApiClient
 
     return XApiClient(app, base_url=settings.x_api_base_url, transport=transport)
 
@@ -218,7 +218,7 @@ def _secrets_provider():
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
 
-    from .aws import client
+    from xrelay.aws import client
 
     if "secrets" not in DEFAULT_PROVIDERS:
         DEFAULT_PROVIDERS["secrets"] = SecretsProvider(boto3_client=client("secretsmanager"))
