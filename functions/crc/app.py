@@ -6,9 +6,8 @@ Powertools parameters): X allows about 3 seconds, cold start included.
 
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
-from xrelay.observability import M, count, make_logger, make_metrics
-from xrelay.receiving.apigw import query
-from xrelay.receiving.webhook import answer_crc
+from xrelay.observability import make_logger, make_metrics
+from xrelay.receiving.webhook import answer_crc_event
 
 SETTINGS = Settings.from_env()
 logger = make_logger("crc")
@@ -22,8 +21,4 @@ def _secrets():
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event, context):
-    response = answer_crc(query(event, "crc_token"), _secrets, logger, SETTINGS.crc_signing_secret)
-    # 4xx: a token we would not sign; 5xx: we could not read the secret (X's CRC then fails).
-    count(metrics, M.CRC_ANSWERED if response.status == 200 else M.CRC_REFUSED if response.status < 500
-          else M.SECRET_FAILURES)
-    return response.to_proxy()
+    return answer_crc_event(event, _secrets, logger, metrics, SETTINGS.crc_signing_secret)

@@ -11,10 +11,10 @@ from dataclasses import replace
 
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
-from xrelay.observability import M, compact_lambda_context, count, make_logger, make_metrics, make_tracer
-from xrelay.receiving.apigw import query, raw_body
+from xrelay.observability import compact_lambda_context, make_logger, make_metrics, make_tracer
+from xrelay.receiving.apigw import raw_body
 from xrelay.receiving.function_url import CRC, route
-from xrelay.receiving.webhook import answer_crc
+from xrelay.receiving.webhook import answer_crc_event
 
 SETTINGS = Settings.from_env()
 crc_logger = make_logger("crc")
@@ -31,11 +31,7 @@ def _secrets():
 @crc_metrics.log_metrics
 @crc_logger.inject_lambda_context(clear_state=True)
 def _crc(event, context):
-    response = answer_crc(query(event, "crc_token"), _secrets, crc_logger, SETTINGS.crc_signing_secret)
-    # 4xx: a token we would not sign; 5xx: we could not read the secret (X's CRC then fails).
-    count(crc_metrics, M.CRC_ANSWERED if response.status == 200 else M.CRC_REFUSED if response.status < 500
-          else M.SECRET_FAILURES)
-    return response.to_proxy()
+    return answer_crc_event(event, _secrets, crc_logger, crc_metrics, SETTINGS.crc_signing_secret)
 
 
 def _deliveries_handler():

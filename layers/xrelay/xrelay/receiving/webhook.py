@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from xrelay.credentials import CRC_AUTO, SecretUnavailable, SigningSecrets
-from xrelay.receiving.apigw import Response
+from xrelay.observability import M, count
+from xrelay.receiving.apigw import Response, query
 from xrelay.receiving.signature import TokenRefused, crc_response
 
 
@@ -30,3 +31,13 @@ def answer_crc(token: str | None, load_secrets: Callable[[], SigningSecrets], lo
     except SecretUnavailable as exc:
         log.error("CRC could not read its signing secret", extra={"reason": str(exc)})
         return Response(503, {"error": "temporarily unavailable"})
+
+
+def answer_crc_event(event: dict, load_secrets: Callable[[], SigningSecrets], log, metrics,
+                     choice: str = CRC_AUTO) -> dict:
+    """The CRC's whole answer to an API Gateway or function URL event (CrcFunction, WebhookFunction's
+    GET), counted: 4xx is a token we would not sign, 5xx a secret we could not read (X's CRC fails)."""
+    response = answer_crc(query(event, "crc_token"), load_secrets, log, choice)
+    count(metrics, M.CRC_ANSWERED if response.status == 200 else M.CRC_REFUSED if response.status < 500
+          else M.SECRET_FAILURES)
+    return response.to_proxy()
