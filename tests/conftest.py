@@ -74,6 +74,37 @@ def stack(request):
     client.cache_clear()
 
 
+@pytest.fixture
+def purging_stack():
+    """A local stack deployed with PurgeOnRevoke=true (and UserIndex's default, false: it forces the index on)."""
+    from moto import mock_aws
+
+    from xrelay.aws import client
+    from xrelay.tools.local.local import LocalStack
+
+    with mock_aws():
+        client.cache_clear()
+        local = LocalStack(ROOT, "xrelay")
+        local.provision({**STACK_PARAMETERS, "PurgeOnRevoke": "true"})
+        yield local
+    client.cache_clear()
+
+
+@pytest.fixture
+def fake():
+    """The fake X, with room for 5 webhooks (a module may define its own: a clock, other limits)."""
+    from fakex import FakeX
+
+    return FakeX(webhook_limit=5)
+
+
+@pytest.fixture
+def x(fake):
+    """The X client talking to ``fake``."""
+    with fake.client() as client:
+        yield client
+
+
 # Run any test module against another configuration of the template, e.g. the ByUser index on:
 # XRELAY_TEST_PARAMETERS=UserIndex=true .venv/bin/pytest tests/test_compliance.py (issue 16).
 STACK_PARAMETERS = dict(pair.split("=", 1) for pair in os.environ.get("XRELAY_TEST_PARAMETERS", "").split(",") if pair)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import EACH_USER_INDEX, ROOT, fixture_json
+from conftest import EACH_USER_INDEX, fixture_json
 from helpers import client_error, emf, post, receive_all, values
 from xrelay.aws import client
 from xrelay.events.models import EventRecord, RedactionReason, Source
@@ -368,21 +368,6 @@ def test_a_failure_while_redacting_is_retried_and_the_consumers_are_told_once(st
 
 
 # ------------------------------------------------------------------------------------------- revocations
-
-
-@pytest.fixture
-def purging_stack():
-    """A local stack deployed with PurgeOnRevoke=true (and UserIndex's default, false: it forces the index on)."""
-    from moto import mock_aws
-
-    from xrelay.tools.local.local import LocalStack
-
-    with mock_aws():
-        client.cache_clear()
-        local = LocalStack(ROOT, "xrelay")
-        local.provision({"PurgeOnRevoke": "true"})
-        yield local
-    client.cache_clear()
 
 
 PRIVATE = ["xaa/16_chat.received.json", "xaa/18_dm.sent.json", "xaa/07_like.create.json"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, fixture_json
+from conftest import fixture_json
 from helpers import client_error, post, receive_all
 from xrelay.aws import client
 from xrelay.events.models import EventRecord, RedactionReason, Source
@@ -299,20 +299,6 @@ def test_a_skeleton_keeps_ids_at_any_depth_of_lists_and_drops_what_is_left_empty
 
 
 # ------------------------------------------------------------------------------------------- revocations
-
-
-@pytest.fixture
-def purging_stack():
-    from moto import mock_aws
-
-    from xrelay.tools.local.local import LocalStack
-
-    with mock_aws():
-        client.cache_clear()
-        local = LocalStack(ROOT, "xrelay")
-        local.provision({"PurgeOnRevoke": "true"})
-        yield local
-    client.cache_clear()
 
 
 A, B = "1111111111111111111", "3333333333333333333"

@@ -35,17 +35,6 @@ LATE_FAILURES = ["12345678901234567890", "123456789012345678x", "1234/../../2/we
                  "12%2F3", "1.5", "-1", "１２３"]
 
 
-@pytest.fixture
-def fake() -> FakeX:
-    return FakeX(webhook_limit=5)
-
-
-@pytest.fixture
-def x(fake: FakeX):
-    with fake.client() as client:
-        yield client
-
-
 def answering(*responses: httpx.Response, app: AppCredentials | None = None) -> XApiClient:
     """A client whose 'X' gives these answers, in turn."""
     queue = list(responses)

@@ -25,17 +25,6 @@ from xrelay.subscriptions.xapi import (
 WEBHOOK_URL = "https://relay.example.com/webhook"
 
 
-@pytest.fixture
-def fake() -> FakeX:
-    return FakeX(webhook_limit=5)
-
-
-@pytest.fixture
-def x(fake: FakeX):
-    with fake.client() as client:
-        yield client
-
-
 def calls(fake: FakeX) -> list[tuple[str | None, str]]:
     """(endpoint, auth kind) of every request the fake received, in order."""
     return [(r.endpoint, r.auth) for r in fake.requests]
