@@ -6,56 +6,16 @@ JSON. Each section is a module of its own, runnable alone (``python bench/<modul
 bench/common.py holds what they share. Nothing here is asserted by the tests: the figures are for
 reading and comparing between commits. Ratios are used where absolute times depend on the machine.
 
-1. Cold import. Fresh interpreters doing what Lambda's init does: the function's environment (the
-   template's variables, plausible values, dummy credentials), ``layers/xrelay`` and the function
-   directory on ``sys.path``, ``import app``. Wall time of the whole process, median of ``--runs``
-   runs after one warm-up (so .pyc files exist), variants interleaved. The "lean floor" is a process
-   that imports boto3, creates an SQS and a DynamoDB client and defines and instantiates one small
-   pydantic model: what any boto3 + pydantic function pays. Ratios are given for the whole process
-   and for the imports alone (minus the bare interpreter). Each handler is also timed with what its
-   first request adds before any network call (the lazy import of Powertools' parameters and its
-   Secrets Manager client): X's CRC deadline includes it. The warm-up run reports which heavy
-   modules each process has in ``sys.modules`` after init, and how many boto3 clients are alive.
-2. Warm CPU per event. ``Intake.handle`` (signature, parse, normalise, conditional put) over every
-   fixture delivery (as compact JSON, the way X sends it) in one warm process, ``time.process_time``,
-   median of rounds, as a ratio to the floor "HMAC-SHA256 signature check + json.loads" of the same
-   bodies. DynamoDB is an in-memory fake with PutItem's ``attribute_not_exists`` semantics, so network
-   and moto time are excluded; the secret comes from memory (a warm function's cache hit). Logs
-   (Powertools, INFO) go to a null stream, EMF metric lines to /dev/null. Also: the duplicate path
-   (every event already stored) and the new-event path plus the per-invocation metric flush that
-   ``@metrics.log_metrics`` does.
-3. AWS API calls per event, against moto (``mock_aws``, the template's tables and queues as in
-   tests/conftest.py), counted at ``BaseClient._make_api_call`` by operation (API calls as the code
-   issues them; botocore retries below that are not counted, and moto never throttles). Request
-   path = calls made inside IntakeFunction while handling the POST; async path = calls made inside
-   PublisherFunction invocations driven by the stream (``stack.drain()``). The stream reads of the
-   event source mapping itself (GetRecords, GetShardIterator) are Lambda's, not the functions', and
-   are left out. The Secrets Manager read happens on the first POST only and is reported apart.
-4. Bytes and write units per event, for every event the fixtures produce: the item that
-   ``store.event_item`` builds, sized with DynamoDB's rules (UTF-8 attribute names + values: S = UTF-8
-   length, N = ceil(significant digits / 2) + 1, B = raw length, BOOL = 1); WCU = ceil(size / 1 KB)
-   for the base table plus the ByUser GSI entry (keys + pk + event_type + source) when the item has
-   ``user_key`` (under the template's default UserIndex/PurgeOnRevoke; the entry's size with the index
-   on is measured either way), plus 1 for the ByPost entry (pk + post_id) when it has ``post_id``.
-   The item's parts are reported apart: the compressed record, the plain attributes, their names. Ratios compare
-   stored bytes with the raw (compact JSON) delivery bytes each event came in, and the SQS message
-   (``publisher.outgoing``: body + attributes) with the same. A duplicate's failed conditional put is
-   billed for the item too (table only: no GSI write, no stream record).
-5. The reconcile, per run: calls to X (reads and writes, by endpoint) and AWS calls (by operation),
-   against the strict fake X of the tests and moto, for a desired state of 10 AAA users and 50 XAA
-   subscriptions (25 public, 25 private). Runs: from nothing; again with no drift; after X lost
-   5 XAA subscriptions and 1 AAA user; and a no-drift run of an app with 2,500 XAA subscriptions
-   on its webhook (X pages by 1,000). The figure to watch is writes per change (1.0) and 0 writes
-   when nothing drifted.
-6. The replay, per ReplayFunction run. 7. The shipped .pyc after a SAM-style zip.
-8. Cost per million events on list prices, xrelay beside a floor design, by component (bench/cost.py:
-   the price table, the model and its assumptions). Log bytes per delivery, CPU per event and the
-   wall time per delivery are measured on the real IntakeFunction handler against bench/fake_aws.py,
-   a responder in its own process that answers at the HTTP level (botocore's work is counted, the
-   fake's is not), with no delay and with a 5 ms DynamoDB; write units, stored bytes and SQS calls
-   come from sections 3 and 4.
-9. What each function ships (bench/ships.py): its layers and code, unzipped and zipped, beside the one
-   layer all functions attached before issue 16, and each handler's cold import over either.
+The sections, each explained in its module's docstring:
+1. cold_import: handler cold import against a lean boto3 + pydantic floor (and the CRC's first request).
+2. warm_cpu: intake's CPU per event, warm, against HMAC + json.loads, with an in-memory DynamoDB.
+3. api_calls: AWS API calls per event on the request path and the stream's, against moto.
+4. sizes: the stored item's bytes and write units per event, and the SQS message's size.
+5. reconcile_runs: X calls and AWS calls per reconcile run, writes per change.
+6. replay_runs: AWS and X calls per ReplayFunction run.
+7. shipped_pyc: the shipped .pyc after a SAM-style zip, against pip's stale ones.
+8. cost: $ per million events by component against a floor design (bench/cost.py, with bench/fake_aws.py).
+9. ships: what each function ships, its layers and code, unzipped and zipped (bench/ships.py).
 """
 
 from __future__ import annotations
