@@ -130,7 +130,7 @@ import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("webhook_app", "functions/webhook/app.py")
 app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
 from xrelay.credentials import SigningSecrets
-app._secrets = lambda: SigningSecrets(consumer="c")
+app.load_signing_secrets = lambda *_: SigningSecrets(consumer="c")
 class Context:
     function_name = "WebhookFunction"; memory_limit_in_mb = 512; aws_request_id = "r"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction"

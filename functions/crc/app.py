@@ -7,18 +7,12 @@ Powertools parameters): X allows about 3 seconds, cold start included.
 from xrelay.config import Settings
 from xrelay.credentials import load_signing_secrets
 from xrelay.observability import make_logger, make_metrics
-from xrelay.receiving.webhook import answer_crc_event
+from xrelay.receiving.webhook import crc_lambda_handler
 
 SETTINGS = Settings.from_env()
 logger = make_logger("crc")
 metrics = make_metrics("crc")
 
-
-def _secrets():
-    return load_signing_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds)
-
-
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
-def handler(event, context):
-    return answer_crc_event(event, _secrets, logger, metrics, SETTINGS.crc_signing_secret)
+handler = crc_lambda_handler(
+    SETTINGS.crc_signing_secret, lambda: load_signing_secrets(SETTINGS.app_secret_arn, SETTINGS.secret_cache_seconds),
+    logger, metrics)

@@ -21,17 +21,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from xrelay.config import Settings
 from xrelay.credentials import SecretUnavailable, SigningSecrets
 from xrelay.events.bounds import error_summary, loggable_fields, may_hold_surrogates, without_lone_surrogates
 from xrelay.events.event_types import POST_DELETE
 from xrelay.events.models import ControlMessage, EventRecord
 from xrelay.events.normalize import UnrecognisedDelivery, deleted_post_id, delivery_id, normalize
-from xrelay.observability import M, count, count_with
-from xrelay.receiving.apigw import Response
+from xrelay.observability import M, compact_lambda_context, count, count_with, make_tracer
+from xrelay.receiving.apigw import Response, raw_body
 from xrelay.receiving.signature import OAUTH2, SignatureRefused, Verified, verify_delivery
 from xrelay.receiving.signing_log import DOCTOR_PROBE, SigningLog
 from xrelay.recovery.outages import Ledger
@@ -355,3 +356,26 @@ def parse_delivery(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 def _safe_control_fields(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body.get(k) for k in ("job_id", "job_state", "webhook_id") if k in body}
+
+
+def lambda_handler(settings: Settings, load_secrets: Callable[[], SigningSecrets], log, metrics):
+    """The Lambda handler of X's deliveries, for IntakeFunction and WebhookFunction's POST: the trigger's
+    body and headers to :meth:`Intake.handle`, writes stopping in time to answer before the function's
+    timeout (what is left is quarantined), one EMF document per delivery, traced when tracing is on."""
+    intake = Intake(
+        events=EventStore(settings.events_table, settings.retention_days, index_users=settings.index_users),
+        state=StateStore(settings.state_table),
+        load_secrets=load_secrets,
+        log=log,
+        metrics=metrics,
+    )
+
+    @metrics.log_metrics
+    @compact_lambda_context(log, metrics)  # one line per delivery: its EMF document; more at DEBUG
+    def handle(event, context):
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        timed = replace(intake, remaining_ms=context.get_remaining_time_in_millis)
+        return timed.handle(raw_body(event), headers).to_proxy()
+
+    tracer = make_tracer("intake")
+    return tracer.capture_lambda_handler(handle) if tracer else handle

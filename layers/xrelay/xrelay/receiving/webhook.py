@@ -41,3 +41,14 @@ def answer_crc_event(event: dict, load_secrets: Callable[[], SigningSecrets], lo
     count(metrics, M.CRC_ANSWERED if response.status == 200 else M.CRC_REFUSED if response.status < 500
           else M.SECRET_FAILURES)
     return response.to_proxy()
+
+
+def crc_lambda_handler(choice: str, load_secrets: Callable[[], SigningSecrets], log, metrics):
+    """The Lambda handler of X's CRC, for CrcFunction and WebhookFunction's GET."""
+
+    @metrics.log_metrics
+    @log.inject_lambda_context(clear_state=True)
+    def handle(event, context):
+        return answer_crc_event(event, load_secrets, log, metrics, choice)
+
+    return handle
