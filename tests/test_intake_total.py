@@ -195,7 +195,7 @@ def test_log_values_are_cut_and_safe(stack, caplog):
 
 def intake_for(stack, remaining_ms=None) -> Intake:
     module = stack.module("IntakeFunction")
-    return replace(module.intake, remaining_ms=remaining_ms)
+    return replace(module.handler.intake, remaining_ms=remaining_ms)
 
 
 def many_favorites(n: int, start: int = 0) -> bytes:

@@ -21,12 +21,12 @@ def test_intake_and_publisher_run_traced():
         assert traced.environment("IntakeFunction")["XRELAY_TRACING"] == "true"
         assert post(traced, fixture_bytes("xaa/01_post.create.json"))[0] == 200
         assert traced.drain() == 1
-        assert traced.module("IntakeFunction").tracer is not None
+        assert traced.module("IntakeFunction").handler.tracer is not None
         assert traced.module("PublisherFunction").tracer is not None
     client.cache_clear()
 
 
 def test_untraced_functions_do_not_build_a_tracer(stack):
     assert stack.environment("IntakeFunction")["XRELAY_TRACING"] == "false"
-    assert stack.module("IntakeFunction").tracer is None
+    assert stack.module("IntakeFunction").handler.tracer is None
     assert not hasattr(stack.module("CrcFunction"), "tracer")  # the CRC never builds one: ~200 ms of cold start

@@ -52,7 +52,7 @@ def test_the_user_index_parameter_decides_whether_events_get_a_by_user_entry(dep
     assert len(stored) == 1
     assert bool(with_user) is indexed
     assert ("uid" in stored[0]) is not indexed  # the user either way: indexed, or for a by-user Scan
-    user = stack.module("IntakeFunction").intake.events  # the store the handler writes with
+    user = stack.module("IntakeFunction").handler.intake.events  # the store the handler writes with
     assert user.index_users is indexed
     by_user = client("dynamodb").scan(TableName=stack.stack.physical("EventsTable"), IndexName=BY_USER_INDEX)
     assert (by_user["Count"] == 1) is indexed

@@ -361,7 +361,8 @@ def _safe_control_fields(body: dict[str, Any]) -> dict[str, Any]:
 def lambda_handler(settings: Settings, load_secrets: Callable[[], SigningSecrets], log, metrics):
     """The Lambda handler of X's deliveries, for IntakeFunction and WebhookFunction's POST: the trigger's
     body and headers to :meth:`Intake.handle`, writes stopping in time to answer before the function's
-    timeout (what is left is quarantined), one EMF document per delivery, traced when tracing is on."""
+    timeout (what is left is quarantined), one EMF document per delivery, traced when tracing is on.
+    The handler carries its ``intake`` and ``tracer`` (None when tracing is off)."""
     intake = Intake(
         events=EventStore(settings.events_table, settings.retention_days, index_users=settings.index_users),
         state=StateStore(settings.state_table),
@@ -378,4 +379,6 @@ def lambda_handler(settings: Settings, load_secrets: Callable[[], SigningSecrets
         return timed.handle(raw_body(event), headers).to_proxy()
 
     tracer = make_tracer("intake")
-    return tracer.capture_lambda_handler(handle) if tracer else handle
+    handler = tracer.capture_lambda_handler(handle) if tracer else handle
+    handler.intake, handler.tracer = intake, tracer  # what it writes with and traces with, for inspection
+    return handler
